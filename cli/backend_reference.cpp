@@ -1,0 +1,16 @@
+// --backend reference: MPFR at --bits; factors rounded once to double.
+#include "lowrank/core/driver.hpp"
+#include "lowrank/reference/backend.hpp"
+#include "solve_backends.hpp"
+
+namespace lowrank::cli {
+namespace {
+const RegisterBackend registered("reference", [](const BackendRequest& req, const MatrixXd& W,
+                                                 RowBlockSource& X, const SolveOptions& opt) {
+  set_reference_bits(req.bits);
+  ReferenceBackend be;
+  Solution<mpreal> s = solve(be, to_mp(W), X, opt);
+  return SolvedFactors{to_double(s.A), to_double(s.B), s.report};
+});
+}  // namespace
+}  // namespace lowrank::cli

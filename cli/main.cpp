@@ -1,0 +1,36 @@
+// lowrank: verified context-aware low-rank approximation (see README.md).
+#include <algorithm>
+#include <iostream>
+
+#include "commands.hpp"
+#include "lowrank/core/error.hpp"
+
+namespace lowrank::cli {
+std::vector<CommandEntry>& command_registry() {
+  static std::vector<CommandEntry> registry;
+  return registry;
+}
+}  // namespace lowrank::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "lowrank: context-aware low-rank approximation min ||(W - W')X||_F, rank(W') <= r,\n"
+      "with an arbitrary-precision reference, fast CPU/CUDA backends, checks and proofs.\n"
+      "Files: W.npy is m x n (out x in, as nn.Linear.weight); X.npy is N x n, one row per token."};
+  app.require_subcommand(1);
+  auto& commands = lowrank::cli::command_registry();
+  std::sort(commands.begin(), commands.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
+  for (const auto& c : commands) c.add(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const lowrank::Error& e) {
+    std::cerr << "lowrank: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "lowrank: internal error: " << e.what() << "\n";
+    return 4;
+  }
+  return 0;
+}

@@ -1,0 +1,24 @@
+#include "solve_backends.hpp"
+
+#include "lowrank/core/error.hpp"
+
+namespace lowrank::cli {
+
+std::map<std::string, BackendRunner>& backend_registry() {
+  static std::map<std::string, BackendRunner> registry;
+  return registry;
+}
+
+SolvedFactors solve_with_backend(const std::string& backend, const BackendRequest& req, const MatrixXd& W,
+                                 RowBlockSource& X, const SolveOptions& opt) {
+  const auto& reg = backend_registry();
+  const auto it = reg.find(backend);
+  if (it == reg.end()) {
+    std::string known;
+    for (const auto& [name, run] : reg) known += (known.empty() ? "" : ", ") + name;
+    throw Error("unknown backend '" + backend + "' (this build has: " + known + ")");
+  }
+  return it->second(req, W, X, opt);
+}
+
+}  // namespace lowrank::cli

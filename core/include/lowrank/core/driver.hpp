@@ -1,0 +1,334 @@
+#pragma once
+// The one driver for every method of MATH.md 1.1-1.3, over a linear-algebra backend.
+//
+// A backend over scalar T (reference: mpreal; fast/cpu: float, double; fast/cuda: float, double)
+// provides
+//   using Scalar = T;
+//   std::string name() const;  std::string precision() const;
+//   Mat<T> accumulate_r(RowBlockSource& X, Index block_rows);     // R (n x n), R^T R = X X^T
+//   Mat<T> accumulate_gram(RowBlockSource& X, Index block_rows);  // G = X X^T, working precision
+//   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);          // qr_R([R; rows])
+//   ThinSvd<T> svd(const Mat<T>& M);                              // thin, s descending
+//   SymEig<T> eigh(const Mat<T>& G);                              // eigenvalues ascending
+//   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);              // false on breakdown
+//   Mat<T> inverse(const Mat<T>& M);                              // explicit (LU) inverse
+// Products are Eigen expressions here. stream_r / stream_gram below are the shared blocked loops
+// a backend may use for accumulate_r / accumulate_gram.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "lowrank/core/error.hpp"
+#include "lowrank/core/matrix.hpp"
+#include "lowrank/core/row_source.hpp"
+#include "lowrank/core/scalar.hpp"
+#include "lowrank/core/solution.hpp"
+
+namespace lowrank {
+
+template <class T> struct ThinSvd {
+  Mat<T> U;  // m x k
+  Vec<T> s;  // k, descending
+  Mat<T> V;  // n x k
+};
+template <class T> struct SymEig {
+  Vec<T> values;   // ascending
+  Mat<T> vectors;  // columns
+};
+
+// R of a stream of token blocks: R_i = qr_R([R_{i-1}; X_i^T]) (TSQR, MATH.md 1.1), padded with
+// zero rows to n x n when fewer than n tokens were seen (R^T R = X X^T still holds).
+template <class Backend>
+Mat<typename Backend::Scalar> stream_r(Backend& be, RowBlockSource& X, Index block_rows) {
+  using T = typename Backend::Scalar;
+  const Index n = X.cols();
+  Mat<T> R(0, n);
+  MatrixXd block;
+  X.reset();
+  while (X.next(block_rows, block)) R = be.stack_r(R, block.template cast<T>());
+  if (R.rows() < n) {
+    Mat<T> padded = Mat<T>::Zero(n, n);
+    padded.topRows(R.rows()) = R;
+    R = std::move(padded);
+  }
+  return R;
+}
+
+// G = X X^T = sum_i X_i X_i^T, accumulated block by block in the working precision, as the
+// Gram-based methods do.
+template <class Backend>
+Mat<typename Backend::Scalar> stream_gram(Backend&, RowBlockSource& X, Index block_rows) {
+  using T = typename Backend::Scalar;
+  const Index n = X.cols();
+  Mat<T> G = Mat<T>::Zero(n, n);
+  MatrixXd block;
+  X.reset();
+  while (X.next(block_rows, block)) {
+    const Mat<T> b = block.template cast<T>();
+    G.noalias() += b.transpose() * b;
+  }
+  return G;
+}
+
+namespace detail {
+
+class Stopwatch {
+ public:
+  Stopwatch() : t0_(std::chrono::steady_clock::now()) {}
+  double lap() {
+    const auto t = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(t - t0_).count();
+    t0_ = t;
+    return s;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_;
+};
+
+template <class T> Vec<T> descending(Vec<T> v) {
+  std::sort(v.data(), v.data() + v.size(), [](const T& a, const T& b) { return a > b; });
+  return v;
+}
+
+}  // namespace detail
+
+// What a solve returns: factors in the working precision and the report.
+template <class T> struct Solution {
+  Mat<T> A;  // m x r
+  Mat<T> B;  // r x n
+  T objective{0};
+  Vec<T> singular_values;
+  SolveReport report;
+};
+
+// Checks the arguments of a solve against the data; throws Error naming what is wrong.
+inline void validate_problem(Index m, Index n, const RowBlockSource& X, const SolveOptions& opt) {
+  if (X.cols() != n)
+    throw Error("shape mismatch: W is " + shape_str(m, n) + " (out x in) but X (" + X.name() +
+                ") is " + shape_str(X.rows(), X.cols()) + "; X must be N x " + std::to_string(n) +
+                " (one row per token)");
+  if (m == 0 || n == 0) throw Error("W is empty (" + shape_str(m, n) + ")");
+  if (opt.rank < 0 || opt.rank > std::min(m, n))
+    throw Error("rank " + std::to_string(opt.rank) + " out of range: need 0 <= r <= min(m, n) = " +
+                std::to_string(std::min(m, n)));
+  if (!(opt.mu >= 0.0) || !std::isfinite(opt.mu))
+    throw Error("mu must be a finite number >= 0, got " + std::to_string(opt.mu));
+  if (opt.block_rows < 1) throw Error("block must be at least 1 row, got " + std::to_string(opt.block_rows));
+  if (opt.method == Method::limit && opt.mu != 0.0)
+    throw Error("--method limit computes the mu -> 0 limit directly; it takes no --mu");
+}
+
+template <class Backend>
+Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend::Scalar>& W,
+                                         RowBlockSource& X, const SolveOptions& opt) {
+  using T = typename Backend::Scalar;
+  using Tr = ScalarTraits<T>;
+  using std::sqrt;
+  const Index m = W.rows(), n = W.cols(), N = X.rows(), r = opt.rank;
+  validate_problem(m, n, X, opt);
+
+  Solution<T> sol;
+  SolveReport& rep = sol.report;
+  rep.method = method_name(opt.method);
+  rep.backend = be.name();
+  rep.precision = be.precision();
+  rep.m = m; rep.n = n; rep.N = N; rep.rank = r; rep.mu = opt.mu;
+  detail::Stopwatch clock;
+
+  // Numerical-rank threshold: the data is known only to its storage precision u_data, and the
+  // computation adds u_work; a perturbation of relative size u in every entry moves singular
+  // values by at most u * ||.||_F <= u * sqrt(dims) * ||.||_2, so max(dims) * u is a safe scale.
+  const double u = std::max(X.data_unit_roundoff(), Tr::to_double(Tr::unit_roundoff()));
+  const double rtol = opt.rank_rtol > 0 ? opt.rank_rtol : double(std::max({m, n, N})) * u;
+
+  const bool gram_method = opt.method == Method::svd_llm || opt.method == Method::svd_llm_v2 ||
+                           opt.method == Method::pinv || opt.method == Method::damped;
+  Mat<T> R, G;              // one of the two, depending on the method
+  Vec<T> x_sv;              // singular values of X, descending
+  if (!gram_method) {
+    R = be.accumulate_r(X, opt.block_rows);
+    rep.seconds["accumulate"] = clock.lap();
+    x_sv = be.svd(R).s;
+  } else {
+    G = be.accumulate_gram(X, opt.block_rows);
+    rep.seconds["accumulate"] = clock.lap();
+    SymEig<T> e = be.eigh(G);
+    x_sv = Vec<T>(n);
+    for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(e.values(i), T(0)));
+    x_sv = detail::descending<T>(x_sv);
+  }
+  rep.x_rank_tol = rtol * (x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0);
+  rep.x_rank = 0;
+  for (Index i = 0; i < x_sv.size(); ++i) {
+    rep.x_singular_values.push_back(Tr::to_double(x_sv(i)));
+    if (Tr::to_double(x_sv(i)) > rep.x_rank_tol) ++rep.x_rank;
+  }
+  rep.seconds["x_rank"] = clock.lap();
+
+  const T mu = T(opt.mu);
+  Mat<T> Rw;         // the matrix whose product with W is decomposed
+  ThinSvd<T> svd;    // of that product
+  switch (opt.method) {
+    case Method::coala:
+    case Method::limit: {
+      Rw = R;
+      if (opt.mu > 0) {
+        Rw = be.stack_r(R, Mat<T>(sqrt(mu) * Mat<T>::Identity(n, n)));  // R_mu = qr_R([R; sqrt(mu) I])
+        rep.seconds["regularize"] = clock.lap();
+      }
+      svd = be.svd(Mat<T>(W * Rw.transpose()));
+      rep.seconds["svd"] = clock.lap();
+      if (opt.method == Method::coala) {
+        sol.A = svd.U.leftCols(r);
+      } else {
+        // MATH.md 1.2: k = rank(W X), decided against an absolute threshold on s_i(W R^T).
+        const double wx_tol = rtol * Tr::to_double(W.norm()) * (x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0);
+        Index k = 0;
+        while (k < svd.s.size() && Tr::to_double(svd.s(k)) > wx_tol) ++k;
+        rep.wx_rank = k;
+        rep.wx_rank_tol = wx_tol;
+        if (k >= r) {
+          sol.A = svd.U.leftCols(r);
+        } else {
+          // Data fixes U_k only; the rest comes from W itself: V = top r-k left singular vectors
+          // of (I - U_k U_k^T) W, so that W'_* X = W X and W'_* is nearest to W.
+          const Mat<T> Uk = svd.U.leftCols(k);
+          const Mat<T> Wperp = W - Uk * (Uk.transpose() * W);
+          const ThinSvd<T> s2 = be.svd(Wperp);
+          sol.A.resize(m, r);
+          sol.A.leftCols(k) = Uk;
+          sol.A.rightCols(r - k) = s2.U.leftCols(r - k);
+          const Index j = r - k;
+          const double g2 = Tr::to_double(s2.s(j - 1)) - (j < s2.s.size() ? Tr::to_double(s2.s(j)) : 0.0);
+          rep.extra["perp_gap"] = g2;  // gap of (I - U_k U_k^T) W at r - k: second gap of the bound
+          rep.notes.push_back("rank(WX) = " + std::to_string(k) + " < r: completed with the top " +
+                              std::to_string(r - k) + " directions of (I - U_k U_k^T) W");
+        }
+        rep.extra["wx_s_k"] = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
+        rep.extra["wx_s_k_plus_1"] = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
+      }
+      sol.B = sol.A.transpose() * W;
+      break;
+    }
+    case Method::svd_llm:
+    case Method::damped: {
+      Mat<T> L;
+      if (opt.method == Method::svd_llm) {
+        if (!be.cholesky_lower(G, L)) {
+          // SVD-LLM's own fallback: shift by the most negative eigenvalue plus 1e-6, retry.
+          const T lmin = be.eigh(G).values(0);
+          const T shift = -lmin + T(1e-6);
+          rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
+          rep.extra["fallback_shift"] = Tr::to_double(shift);
+          Mat<T> Gs = G;
+          Gs.diagonal().array() += shift;
+          if (!be.cholesky_lower(Gs, L)) {
+            rep.status = "failed";
+            rep.failure = "svd-llm: Cholesky failed again after SVD-LLM's shift";
+          }
+        }
+      } else {
+        // CorDA / GPTQ-style damping: G + d mean(diag G) I, d = 0.01, doubled until Cholesky works.
+        const T mean_diag = G.diagonal().mean();
+        double d = 0.01;
+        for (int tries = 0;; ++tries) {
+          Mat<T> Gd = G;
+          Gd.diagonal().array() += T(d) * mean_diag;
+          if (be.cholesky_lower(Gd, L)) break;
+          if (tries == 60) {
+            rep.status = "failed";
+            rep.failure = "damped: Cholesky failed for every damping up to 2^60 * 0.01";
+            break;
+          }
+          d *= 2;
+        }
+        rep.extra["damping"] = d;
+        if (d > 0.01) rep.notes.push_back("damping doubled to d = " + std::to_string(d));
+      }
+      rep.seconds["cholesky"] = clock.lap();
+      if (rep.status != "ok") break;
+      svd = be.svd(Mat<T>(W * L));
+      rep.seconds["svd"] = clock.lap();
+      // A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(S): the explicit inverse, as SVD-LLM does.
+      const Vec<T> sqrt_sig = svd.s.head(r).cwiseSqrt();
+      sol.A = svd.U.leftCols(r) * sqrt_sig.asDiagonal();
+      sol.B = sqrt_sig.asDiagonal() * svd.V.leftCols(r).transpose() * be.inverse(L);
+      break;
+    }
+    case Method::svd_llm_v2: {
+      // SVD of G (not eigh, as the paper writes it); D = W U_s diag(sqrt l).
+      const ThinSvd<T> gs = be.svd(G);
+      const Vec<T> sqrt_l = gs.s.cwiseSqrt();
+      svd = be.svd(Mat<T>(W * gs.U * sqrt_l.asDiagonal()));
+      rep.seconds["svd"] = clock.lap();
+      sol.A = svd.U.leftCols(r);
+      const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();  // Inf where l = 0: the formula's failure
+      sol.B = svd.s.head(r).asDiagonal() * svd.V.leftCols(r).transpose() * inv_sqrt_l.asDiagonal() *
+              gs.U.transpose();
+      break;
+    }
+    case Method::pinv: {
+      // DRONE: W' = [W X]_r X^+ = U_r U_r^T W Pi, Pi the projector onto range(X); from G:
+      // left singular vectors of W X are those of W U_s diag(sqrt l), Pi = U_s diag(l > tol) U_s^T,
+      // tol on l = (rtol * sqrt(l_max))^2 (pinv's relative cut on the singular values of X).
+      const SymEig<T> e = be.eigh(G);
+      const T lmax = e.values.size() ? e.values(n - 1) : T(0);
+      const T ltol = T(rtol) * T(rtol) * lmax;
+      Vec<T> sqrt_l(n), keep(n);
+      for (Index i = 0; i < n; ++i) {
+        const bool in = e.values(i) > ltol;
+        keep(i) = in ? T(1) : T(0);
+        sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
+      }
+      svd = be.svd(Mat<T>(W * e.vectors * sqrt_l.asDiagonal()));
+      rep.seconds["svd"] = clock.lap();
+      sol.A = svd.U.leftCols(r);
+      sol.B = (sol.A.transpose() * W) * e.vectors * keep.asDiagonal() * e.vectors.transpose();
+      break;
+    }
+  }
+  rep.seconds["factors"] = clock.lap();
+
+  // Report: singular values of the decomposed matrix, gap at the cut, uniqueness, objective.
+  if (rep.status == "ok") {
+    const Index k = svd.s.size();
+    sol.singular_values = svd.s;
+    T tail2(0);
+    for (Index i = 0; i < k; ++i) {
+      rep.singular_values.push_back(Tr::to_double(svd.s(i)));
+      rep.singular_values_decimal.push_back(Tr::to_decimal(svd.s(i)));
+      if (i >= r) tail2 += svd.s(i) * svd.s(i);
+    }
+    const T tail = sqrt(tail2);
+    rep.eckart_young_tail = Tr::to_double(tail);
+    rep.eckart_young_tail_decimal = Tr::to_decimal(tail);
+    const T s_r = (r >= 1 && r <= k) ? svd.s(r - 1) : T(0);
+    const T s_r1 = r < k ? svd.s(r) : T(0);
+    rep.gap = Tr::to_double(s_r - s_r1);
+    rep.uniqueness_tol = rtol * (k ? Tr::to_double(svd.s(0)) : 0.0);
+    rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
+
+    bool finite = sol.A.allFinite() && sol.B.allFinite();
+    if (!finite) {
+      rep.status = "failed";
+      rep.failure = std::string(method_name(opt.method)) + ": factors contain NaN or Inf";
+    } else {
+      // f = ||(W - AB) X||_F from R (R^T R = X X^T) or from G: ||E X||^2 = trace(E G E^T).
+      const Mat<T> E = W - sol.A * sol.B;
+      T f2;
+      if (gram_method) f2 = std::max(T(0), (E * G).cwiseProduct(E).sum());
+      else f2 = (E * R.transpose()).squaredNorm();
+      sol.objective = sqrt(f2);
+      rep.objective = Tr::to_double(sol.objective);
+      rep.objective_decimal = Tr::to_decimal(sol.objective);
+      rep.objective_mu = Tr::to_double(sqrt(f2 + mu * E.squaredNorm()));
+    }
+  }
+  rep.seconds["report"] = clock.lap();
+  rep.peak_rss_bytes = peak_rss_bytes();
+  return sol;
+}
+
+}  // namespace lowrank

@@ -1,0 +1,77 @@
+#pragma once
+// Token-block sources for the activations X (N x n, one row per token). Every solver reads X
+// through this interface, so calibration data larger than memory streams in bounded memory.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lowrank/core/matrix.hpp"
+#include "lowrank/core/npy.hpp"
+
+namespace lowrank {
+
+class RowBlockSource {
+ public:
+  virtual ~RowBlockSource() = default;
+  virtual Index rows() const = 0;  // N, tokens
+  virtual Index cols() const = 0;  // n, features
+  // Unit roundoff of the stored data (2^-24 for float32, 2^-53 for float64): below this, the
+  // data says nothing, so rank decisions are made relative to it.
+  virtual double data_unit_roundoff() const = 0;
+  virtual void reset() = 0;
+  // Fills `block` with the next at most `max_rows` rows (as doubles); false when exhausted.
+  virtual bool next(Index max_rows, MatrixXd& block) = 0;
+  virtual std::string name() const = 0;
+};
+
+// Rows of an .npy file, read block by block with buffered reads (C or Fortran order); only one
+// block is ever held in memory. NaN/Inf is refused with the row and column where it sits.
+class NpyRowStream final : public RowBlockSource {
+ public:
+  explicit NpyRowStream(const std::string& path, const std::string& what = "activations X");
+  ~NpyRowStream() override;
+  NpyRowStream(const NpyRowStream&) = delete;
+  NpyRowStream& operator=(const NpyRowStream&) = delete;
+  Index rows() const override { return rows_; }
+  Index cols() const override { return cols_; }
+  double data_unit_roundoff() const override;
+  void reset() override { next_row_ = 0; }
+  bool next(Index max_rows, MatrixXd& block) override;
+  std::string name() const override { return path_; }
+  const NpyHeader& header() const { return header_; }
+
+ private:
+  std::string path_, what_;
+  NpyHeader header_;
+  Index rows_ = 0, cols_ = 0, next_row_ = 0;
+  std::FILE* file_ = nullptr;
+  std::vector<char> buffer_;
+};
+
+// An in-memory X (tests, generated cases).
+class MatrixRowSource final : public RowBlockSource {
+ public:
+  explicit MatrixRowSource(MatrixXd x, double unit_roundoff = 0x1p-53, std::string name = "memory")
+      : x_(std::move(x)), u_(unit_roundoff), name_(std::move(name)) {}
+  Index rows() const override { return x_.rows(); }
+  Index cols() const override { return x_.cols(); }
+  double data_unit_roundoff() const override { return u_; }
+  void reset() override { next_row_ = 0; }
+  bool next(Index max_rows, MatrixXd& block) override {
+    if (next_row_ >= x_.rows()) return false;
+    const Index b = std::min(max_rows, x_.rows() - next_row_);
+    block = x_.middleRows(next_row_, b);
+    next_row_ += b;
+    return true;
+  }
+  std::string name() const override { return name_; }
+
+ private:
+  MatrixXd x_;
+  double u_;
+  std::string name_;
+  Index next_row_ = 0;
+};
+
+}  // namespace lowrank

@@ -1,0 +1,58 @@
+#pragma once
+// The problem a solver is asked, and what it reports (MATH.md 1.1 - 1.3).
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lowrank/core/matrix.hpp"
+
+namespace lowrank {
+
+enum class Method { coala, limit, svd_llm, svd_llm_v2, pinv, damped };
+const char* method_name(Method m);
+Method parse_method(const std::string& s);
+const std::vector<std::string>& method_names();
+
+struct SolveOptions {
+  Method method = Method::coala;
+  Index rank = 0;          // r, 0 <= r <= min(m, n)
+  double mu = 0.0;         // regularization, >= 0
+  Index block_rows = 4096; // tokens per streamed block
+  // Numerical-rank threshold, relative: a singular value counts when it exceeds
+  // rank_rtol * (scale). <= 0 picks the default max(dims) * max(u_data, u_work) (see driver.hpp).
+  double rank_rtol = 0.0;
+};
+
+// Everything a solver reports, already rounded for output. High-precision values are also kept
+// as decimal strings (40 significant digits) so that reference results lose nothing.
+struct SolveReport {
+  std::string method, backend, precision;
+  Index m = 0, n = 0, N = 0, rank = 0;
+  double mu = 0.0;
+  std::string status = "ok";     // "ok" or "failed"
+  std::string failure;           // why, when failed
+  double objective = 0.0;        // ||(W - AB) X||_F
+  std::string objective_decimal;
+  double objective_mu = 0.0;     // sqrt(||(W - AB)X||^2 + mu ||W - AB||^2)
+  double eckart_young_tail = 0.0;  // sqrt(sum_{i>r} s_i^2) of the method's own matrix
+  std::string eckart_young_tail_decimal;
+  std::vector<double> singular_values;            // s_i of W R^T (W R_mu^T; W S for Gram methods)
+  std::vector<std::string> singular_values_decimal;
+  double gap = 0.0;                                // s_r - s_{r+1}
+  bool unique = true;
+  double uniqueness_tol = 0.0;
+  Index x_rank = 0;                                // numerical rank of X
+  double x_rank_tol = 0.0;                         // absolute threshold on s_i(X)
+  std::vector<double> x_singular_values;
+  Index wx_rank = -1;                              // limit: k = rank(W X), -1 if not computed
+  double wx_rank_tol = 0.0;
+  std::vector<std::string> notes;                  // fallbacks fired, damping used, ...
+  std::map<std::string, double> seconds;           // per phase
+  std::map<std::string, double> extra;             // method-specific numbers (damping factor, shift)
+  long peak_rss_bytes = 0;
+};
+
+// Peak resident memory of this process so far (getrusage), bytes.
+long peak_rss_bytes();
+
+}  // namespace lowrank

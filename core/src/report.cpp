@@ -1,0 +1,63 @@
+#include "lowrank/core/report.hpp"
+
+#include <sys/resource.h>
+
+#include "lowrank/core/error.hpp"
+
+namespace lowrank {
+
+const std::vector<std::string>& method_names() {
+  static const std::vector<std::string> names = {"coala", "limit", "svd-llm", "svd-llm-v2", "pinv", "damped"};
+  return names;
+}
+
+const char* method_name(Method m) { return method_names()[static_cast<int>(m)].c_str(); }
+
+Method parse_method(const std::string& s) {
+  const auto& names = method_names();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == s) return static_cast<Method>(i);
+  throw Error("unknown method '" + s + "' (expected coala, limit, svd-llm, svd-llm-v2, pinv or damped)");
+}
+
+long peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss * 1024L;
+}
+
+nlohmann::json to_json(const SolveReport& r) {
+  nlohmann::json j;
+  j["method"] = r.method;
+  j["backend"] = r.backend;
+  j["precision"] = r.precision;
+  j["shape"] = {{"m", r.m}, {"n", r.n}, {"N", r.N}};
+  j["rank"] = r.rank;
+  j["mu"] = r.mu;
+  j["status"] = r.status;
+  if (!r.failure.empty()) j["failure"] = r.failure;
+  j["objective"] = r.objective;
+  j["objective_decimal"] = r.objective_decimal;
+  j["objective_mu"] = r.objective_mu;
+  j["eckart_young_tail"] = r.eckart_young_tail;
+  j["eckart_young_tail_decimal"] = r.eckart_young_tail_decimal;
+  j["singular_values"] = r.singular_values;
+  j["singular_values_decimal"] = r.singular_values_decimal;
+  j["gap"] = r.gap;
+  j["unique"] = r.unique;
+  j["uniqueness_tol"] = r.uniqueness_tol;
+  j["x_rank"] = r.x_rank;
+  j["x_rank_tol"] = r.x_rank_tol;
+  j["x_singular_values"] = r.x_singular_values;
+  if (r.wx_rank >= 0) {
+    j["wx_rank"] = r.wx_rank;
+    j["wx_rank_tol"] = r.wx_rank_tol;
+  }
+  j["notes"] = r.notes;
+  j["seconds"] = r.seconds;
+  j["extra"] = r.extra;
+  j["peak_rss_bytes"] = r.peak_rss_bytes;
+  return j;
+}
+
+}  // namespace lowrank
