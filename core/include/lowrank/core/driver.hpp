@@ -110,6 +110,8 @@ inline void validate_problem(Index m, Index n, const RowBlockSource& X, const So
                 ") is " + shape_str(X.rows(), X.cols()) + "; X must be N x " + std::to_string(n) +
                 " (one row per token)");
   if (m == 0 || n == 0) throw Error("W is empty (" + shape_str(m, n) + ")");
+  if (X.rows() == 0)
+    throw Error("X (" + X.name() + ") has no tokens (0 x " + std::to_string(n) + "): nothing to fit to");
   if (opt.rank < 0 || opt.rank > std::min(m, n))
     throw Error("rank " + std::to_string(opt.rank) + " out of range: need 0 <= r <= min(m, n) = " +
                 std::to_string(std::min(m, n)));
