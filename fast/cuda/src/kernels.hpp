@@ -1,0 +1,22 @@
+#pragma once
+// The few element-wise device kernels the backend needs (everything else is cuBLAS/cuSOLVER).
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+namespace lowrank::cuda_kernels {
+
+// dst(i, j) = (i <= j && i < k) ? src(i, j) : 0 for 0 <= i < rows, 0 <= j < cols (column-major).
+// src == dst (same ld) is allowed: every element is read and written by the same thread.
+template <class T>
+void take_upper(const T* src, std::int64_t lds, std::int64_t k, T* dst, std::int64_t ldd, std::int64_t rows,
+                std::int64_t cols, cudaStream_t stream);
+
+// A(i, i) += value for 0 <= i < n.
+template <class T> void add_diagonal(T* A, std::int64_t lda, std::int64_t n, T value, cudaStream_t stream);
+
+// a[i] = a deterministic pseudo-random value in [-1, 1) (benchmark operands; not zeros, which
+// would lower the power draw and flatter the clock).
+template <class T> void fill_pattern(T* a, std::int64_t count, std::uint64_t seed, cudaStream_t stream);
+
+}  // namespace lowrank::cuda_kernels
