@@ -1,0 +1,86 @@
+#pragma once
+// The float32 / float64 CPU backend: LAPACK (through LAPACKE) and CBLAS, as shipped by OpenBLAS.
+// It satisfies the backend concept documented at the top of lowrank/core/driver.hpp, so the one
+// driver `lowrank::solve` runs every method (coala, limit, svd-llm, svd-llm-v2, pinv, damped)
+// over it; nothing here knows about methods.
+//
+//   accumulate_r     streaming TSQR: R_1 = qr_R(X_1^T) by ?geqrf, then R_i = qr_R([R_{i-1}; X_i^T])
+//                    by ?tpqrt (triangle on top of a dense block, l = 0), R kept n x n in place;
+//                    memory O(n^2 + block * n) whatever N is. With CpuOptions::in_memory_qr the
+//                    whole X^T (N x n) is loaded and factored by one ?geqrf (for comparison).
+//   accumulate_gram  G = sum_i X_i X_i^T by ?syrk, accumulated in T (as the Gram-based codes do).
+//   stack_r          qr_R([R; rows]) by ?tpqrt (l = n when `rows` is upper triangular, e.g. the
+//                    sqrt(mu) I of the regularization), ?geqrf of the stack when R is not n x n.
+//   svd              ?gesdd, thin; LAPACK's info is recorded and info != 0 throws lowrank::Error.
+//   eigh             ?syevd (ascending); info != 0 throws.
+//   cholesky_lower   ?potrf (lower); false on breakdown (info > 0), as torch.linalg.cholesky fails.
+//   inverse          ?getrf + ?getri (explicit inverse, as torch.linalg.inv); singular throws.
+//
+// Every LAPACK/BLAS call is timed and its nominal flop count (MAGMA testing/flops.h for the
+// factorizations, Golub & Van Loan's counts for the SVD and the symmetric eigensolver) added to
+// stats(), from which `lowrank solve --backend cpu` reports GFLOP/s.
+#include <cstddef>
+#include <map>
+#include <string>
+#include <type_traits>
+
+#include "lowrank/core/driver.hpp"
+#include "lowrank/core/scalar.hpp"
+
+namespace lowrank {
+
+struct CpuOptions {
+  bool in_memory_qr = false;  // accumulate_r: one geqrf of the whole X^T instead of streaming TSQR
+  Index tpqrt_nb = 0;         // inner block size of ?tpqrt; 0 picks min(n, 64)
+  bool progress = false;      // progress line on stderr while accumulating (after 1 s)
+};
+
+struct CpuKernelStats {
+  double flops = 0;    // nominal flop count, summed over calls
+  double seconds = 0;  // wall time inside LAPACK/BLAS, summed over calls
+  long calls = 0;
+};
+
+struct CpuStats {
+  std::map<std::string, CpuKernelStats> kernels;  // "geqrf", "tpqrt", "syrk", "gesdd", ...
+  int last_lapack_info = 0;       // info of the most recent LAPACK call
+  Index tokens = 0;               // tokens read by the last accumulate_*
+  std::size_t accumulate_bytes = 0;  // bytes held by the last accumulate_* (R or G, block, work)
+  double accumulate_flops = 0;    // nominal flops of the last accumulate_* (TSQR: 2Nn^2 - 2n^3/3)
+};
+
+template <class T> class CpuBackend {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "CpuBackend<float> or <double>");
+
+ public:
+  using Scalar = T;
+  explicit CpuBackend(CpuOptions opt = {}) : opt_(opt) {}
+  std::string name() const { return "cpu"; }
+  std::string precision() const { return ScalarTraits<T>::name(); }
+
+  Mat<T> accumulate_r(RowBlockSource& X, Index block_rows);
+  Mat<T> accumulate_gram(RowBlockSource& X, Index block_rows);
+  Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);
+  ThinSvd<T> svd(const Mat<T>& M);
+  SymEig<T> eigh(const Mat<T>& G);
+  bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
+  Mat<T> inverse(const Mat<T>& M);
+
+  const CpuOptions& options() const { return opt_; }
+  CpuOptions& options() { return opt_; }
+  const CpuStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = CpuStats{}; }
+
+ private:
+  CpuOptions opt_;
+  CpuStats stats_;
+};
+
+extern template class CpuBackend<float>;
+extern template class CpuBackend<double>;
+
+// Threads OpenBLAS may use (openblas_set_num_threads); <= 0 leaves OpenBLAS's default.
+void set_cpu_threads(int threads);
+int cpu_threads();
+
+}  // namespace lowrank

@@ -1,0 +1,393 @@
+#include "lowrank/fast/cpu_backend.hpp"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+
+#include "lowrank/core/error.hpp"
+
+namespace lowrank {
+namespace {
+
+// ---- float / double dispatch of the few LAPACK/BLAS routines used -------------------------------
+inline lapack_int geqrf(lapack_int m, lapack_int n, float* a, lapack_int lda, float* tau) {
+  return LAPACKE_sgeqrf(LAPACK_COL_MAJOR, m, n, a, lda, tau);
+}
+inline lapack_int geqrf(lapack_int m, lapack_int n, double* a, lapack_int lda, double* tau) {
+  return LAPACKE_dgeqrf(LAPACK_COL_MAJOR, m, n, a, lda, tau);
+}
+inline lapack_int tpqrt(lapack_int m, lapack_int n, lapack_int l, lapack_int nb, float* a, lapack_int lda,
+                        float* b, lapack_int ldb, float* t, lapack_int ldt, float* work) {
+  return LAPACKE_stpqrt_work(LAPACK_COL_MAJOR, m, n, l, nb, a, lda, b, ldb, t, ldt, work);
+}
+inline lapack_int tpqrt(lapack_int m, lapack_int n, lapack_int l, lapack_int nb, double* a, lapack_int lda,
+                        double* b, lapack_int ldb, double* t, lapack_int ldt, double* work) {
+  return LAPACKE_dtpqrt_work(LAPACK_COL_MAJOR, m, n, l, nb, a, lda, b, ldb, t, ldt, work);
+}
+inline void syrk_ut(int n, int k, const float* a, int lda, float* c, int ldc) {
+  cblas_ssyrk(CblasColMajor, CblasUpper, CblasTrans, n, k, 1.0f, a, lda, 1.0f, c, ldc);
+}
+inline void syrk_ut(int n, int k, const double* a, int lda, double* c, int ldc) {
+  cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 1.0, c, ldc);
+}
+inline lapack_int gesdd(lapack_int m, lapack_int n, float* a, float* s, float* u, lapack_int ldu, float* vt,
+                        lapack_int ldvt) {
+  return LAPACKE_sgesdd(LAPACK_COL_MAJOR, 'S', m, n, a, m, s, u, ldu, vt, ldvt);
+}
+inline lapack_int gesdd(lapack_int m, lapack_int n, double* a, double* s, double* u, lapack_int ldu, double* vt,
+                        lapack_int ldvt) {
+  return LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', m, n, a, m, s, u, ldu, vt, ldvt);
+}
+inline lapack_int syevd(lapack_int n, float* a, float* w) {
+  return LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a, n, w);
+}
+inline lapack_int syevd(lapack_int n, double* a, double* w) {
+  return LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a, n, w);
+}
+inline lapack_int potrf(lapack_int n, float* a) { return LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', n, a, n); }
+inline lapack_int potrf(lapack_int n, double* a) { return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, a, n); }
+inline lapack_int getrf(lapack_int n, float* a, lapack_int* ipiv) {
+  return LAPACKE_sgetrf(LAPACK_COL_MAJOR, n, n, a, n, ipiv);
+}
+inline lapack_int getrf(lapack_int n, double* a, lapack_int* ipiv) {
+  return LAPACKE_dgetrf(LAPACK_COL_MAJOR, n, n, a, n, ipiv);
+}
+inline lapack_int getri(lapack_int n, float* a, const lapack_int* ipiv) {
+  return LAPACKE_sgetri(LAPACK_COL_MAJOR, n, a, n, ipiv);
+}
+inline lapack_int getri(lapack_int n, double* a, const lapack_int* ipiv) {
+  return LAPACKE_dgetri(LAPACK_COL_MAJOR, n, a, n, ipiv);
+}
+
+// LAPACK takes 32-bit dimensions here (lapack_int); refuse what does not fit rather than wrap.
+lapack_int dim(Index k, const char* what) {
+  if (k < 0 || k > INT_MAX)
+    throw Error(std::string("cpu backend: ") + what + " = " + std::to_string(k) +
+                " does not fit LAPACK's 32-bit integers");
+  return static_cast<lapack_int>(k);
+}
+
+class Timer {
+ public:
+  Timer() : t0_(std::chrono::steady_clock::now()) {}
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_;
+};
+
+// "tokens done / total, rate" on stderr, first after 1 s, then every 0.5 s (tty: one line
+// rewritten in place) or every 10 s (not a tty: one line each); a final line when it printed.
+class Progress {
+ public:
+  Progress(bool on, const char* what, Index total) : on_(on), what_(what), total_(total), tty_(isatty(2)) {}
+  void update(Index done) {
+    if (!on_) return;
+    const double t = clock_.seconds();
+    if (t < 1.0 || t - last_ < (tty_ ? 0.5 : 10.0)) return;
+    last_ = t;
+    print(done, t, false);
+  }
+  void finish(Index done) {
+    if (on_ && last_ > 0) print(done, clock_.seconds(), true);
+  }
+
+ private:
+  void print(Index done, double t, bool final) {
+    std::fprintf(stderr, "%s[cpu] %s: %lld / %lld tokens (%.1f%%), %.3g tokens/s%s", tty_ ? "\r" : "", what_,
+                 static_cast<long long>(done), static_cast<long long>(total_),
+                 total_ ? 100.0 * double(done) / double(total_) : 100.0, t > 0 ? double(done) / t : 0.0,
+                 (final || !tty_) ? "\n" : "");
+    std::fflush(stderr);
+  }
+  bool on_;
+  const char* what_;
+  Index total_;
+  bool tty_;
+  Timer clock_;
+  double last_ = 0;
+};
+
+template <class T> void require_finite_input(const Mat<T>& M, const char* op) {
+  if (!M.allFinite())
+    throw Error(std::string("cpu backend: ") + op + " of a " + shape_str(M.rows(), M.cols()) +
+                " matrix containing NaN or Inf");
+}
+
+// Block of the source as T, without a copy for double.
+template <class T> T* as_working(MatrixXd& block, Mat<T>& scratch) {
+  if constexpr (std::is_same_v<T, double>) {
+    (void)scratch;
+    return block.data();
+  } else {
+    scratch = block.template cast<T>();
+    return scratch.data();
+  }
+}
+
+}  // namespace
+
+template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index block_rows) {
+  const Index n = X.cols(), N = X.rows();
+  const lapack_int ni = dim(n, "n");
+  stats_.tokens = 0;
+  stats_.accumulate_flops = 0;
+  Mat<T> R = Mat<T>::Zero(n, n);
+  MatrixXd block;
+  Mat<T> scratch;
+  Progress progress(opt_.progress, opt_.in_memory_qr ? "reading X for in-memory QR" : "TSQR", N);
+  X.reset();
+
+  if (opt_.in_memory_qr) {
+    // The whole X^T (N x n) in memory, one geqrf: the comparison point for the streaming TSQR.
+    Mat<T> XT(N, n);
+    Index done = 0;
+    while (X.next(block_rows, block)) {
+      XT.middleRows(done, block.rows()) = block.template cast<T>();
+      done += block.rows();
+      progress.update(done);
+    }
+    progress.finish(done);
+    if (done != N) throw Error("cpu backend: " + X.name() + " delivered " + std::to_string(done) + " of " + std::to_string(N) + " rows");
+    Vec<T> tau(std::min(N, n));
+    Timer t;
+    const lapack_int info = geqrf(dim(N, "N"), ni, XT.data(), dim(N, "N"), tau.data());
+    stats_.last_lapack_info = int(info);
+    if (info != 0) throw Error("cpu backend: ?geqrf returned info = " + std::to_string(info));
+    const Index k = std::min(N, n);
+    R.topRows(k) = XT.topRows(k).template triangularView<Eigen::Upper>();
+    const double fl = N >= n ? 2.0 * N * n * n - 2.0 * n * n * n / 3.0 : 2.0 * n * N * N - 2.0 * N * N * N / 3.0;
+    auto& ks = stats_.kernels["geqrf"];
+    ks.flops += fl; ks.seconds += t.seconds(); ++ks.calls;
+    stats_.tokens = N;
+    stats_.accumulate_flops = fl;
+    stats_.accumulate_bytes = sizeof(T) * (XT.size() + R.size() + tau.size()) + sizeof(double) * block.size();
+    return R;
+  }
+
+  // Streaming TSQR. R is n x n upper triangular throughout (zero rows while fewer than n tokens
+  // have been seen); the first block is factored by geqrf, every later one by tpqrt on [R; X_i^T].
+  const Index nb = std::max<Index>(1, std::min<Index>(n, opt_.tpqrt_nb > 0 ? opt_.tpqrt_nb : 64));
+  Mat<T> Tq(nb, n), work(nb, n);
+  Vec<T> tau(n);
+  Index done = 0;
+  bool first = true;
+  while (X.next(block_rows, block)) {
+    const Index b = block.rows();
+    T* B = as_working<T>(block, scratch);
+    Timer t;
+    if (first) {
+      const lapack_int info = geqrf(dim(b, "block rows"), ni, B, dim(b, "block rows"), tau.data());
+      stats_.last_lapack_info = int(info);
+      if (info != 0) throw Error("cpu backend: ?geqrf returned info = " + std::to_string(info));
+      const Index k = std::min(b, n);
+      Eigen::Map<Mat<T>> Bm(B, b, n);
+      R.topRows(k) = Bm.topRows(k).template triangularView<Eigen::Upper>();
+      const double fl = b >= n ? 2.0 * b * n * n - 2.0 * n * n * n / 3.0 : 2.0 * n * b * b - 2.0 * b * b * b / 3.0;
+      auto& ks = stats_.kernels["geqrf"];
+      ks.flops += fl; ks.seconds += t.seconds(); ++ks.calls;
+      first = false;
+    } else {
+      const lapack_int info = tpqrt(dim(b, "block rows"), ni, 0, dim(nb, "nb"), R.data(), ni, B,
+                                    dim(b, "block rows"), Tq.data(), dim(nb, "nb"), work.data());
+      stats_.last_lapack_info = int(info);
+      if (info != 0) throw Error("cpu backend: ?tpqrt returned info = " + std::to_string(info));
+      auto& ks = stats_.kernels["tpqrt"];
+      ks.flops += 2.0 * b * n * n;  // n reflectors of length 1 + b, each applied to <= n columns
+      ks.seconds += t.seconds(); ++ks.calls;
+    }
+    done += b;
+    progress.update(done);
+  }
+  progress.finish(done);
+  if (done != N) throw Error("cpu backend: " + X.name() + " delivered " + std::to_string(done) + " of " + std::to_string(N) + " rows");
+  R.template triangularView<Eigen::StrictlyLower>().setZero();  // tpqrt leaves it alone; be explicit
+  stats_.tokens = N;
+  // The same nominal count as the in-memory geqrf of X^T, so GFLOP/s compare directly.
+  stats_.accumulate_flops = N >= n ? 2.0 * N * n * n - 2.0 * n * n * n / 3.0 : 2.0 * n * N * N - 2.0 * N * N * N / 3.0;
+  stats_.accumulate_bytes = sizeof(T) * (R.size() + Tq.size() + work.size() + tau.size() + scratch.size()) +
+                            sizeof(double) * block.size();
+  return R;
+}
+
+template <class T> Mat<T> CpuBackend<T>::accumulate_gram(RowBlockSource& X, Index block_rows) {
+  const Index n = X.cols(), N = X.rows();
+  const int ni = dim(n, "n");
+  Mat<T> G = Mat<T>::Zero(n, n);
+  MatrixXd block;
+  Mat<T> scratch;
+  Progress progress(opt_.progress, "Gram", N);
+  Index done = 0;
+  X.reset();
+  while (X.next(block_rows, block)) {
+    const Index b = block.rows();
+    T* B = as_working<T>(block, scratch);
+    Timer t;
+    syrk_ut(ni, dim(b, "block rows"), B, dim(b, "block rows"), G.data(), ni);
+    auto& ks = stats_.kernels["syrk"];
+    ks.flops += double(b) * n * (n + 1);
+    ks.seconds += t.seconds(); ++ks.calls;
+    done += b;
+    progress.update(done);
+  }
+  progress.finish(done);
+  if (done != N) throw Error("cpu backend: " + X.name() + " delivered " + std::to_string(done) + " of " + std::to_string(N) + " rows");
+  G.template triangularView<Eigen::StrictlyLower>() = G.transpose();
+  stats_.tokens = N;
+  stats_.accumulate_flops = double(N) * n * (n + 1);
+  stats_.accumulate_bytes = sizeof(T) * (G.size() + scratch.size()) + sizeof(double) * block.size();
+  return G;
+}
+
+template <class T> Mat<T> CpuBackend<T>::stack_r(const Mat<T>& R, const Mat<T>& rows) {
+  const Index n = rows.cols();
+  if (R.cols() != n)
+    throw Error("cpu stack_r: R is " + shape_str(R.rows(), R.cols()) + " but the rows are " +
+                shape_str(rows.rows(), rows.cols()));
+  const lapack_int ni = dim(n, "n");
+  if (rows.rows() == 0) return R;
+  Timer t;
+  if (R.rows() == n && n > 0) {
+    // [R; B] with R n x n upper triangular: tpqrt; l = n when B is itself upper triangular
+    // (the sqrt(mu) I of R_mu), which halves the work again.
+    Mat<T> A = R.template triangularView<Eigen::Upper>();
+    Mat<T> B = rows;
+    const Index b = B.rows();
+    const bool triangular = b == n && B.template triangularView<Eigen::StrictlyLower>().toDenseMatrix().isZero(0);
+    const Index l = triangular ? n : 0;
+    const Index nb = std::max<Index>(1, std::min<Index>(n, opt_.tpqrt_nb > 0 ? opt_.tpqrt_nb : 64));
+    Mat<T> Tq(nb, n), work(nb, n);
+    const lapack_int info = tpqrt(dim(b, "rows"), ni, dim(l, "l"), dim(nb, "nb"), A.data(), ni, B.data(),
+                                  dim(b, "rows"), Tq.data(), dim(nb, "nb"), work.data());
+    stats_.last_lapack_info = int(info);
+    if (info != 0) throw Error("cpu backend: ?tpqrt returned info = " + std::to_string(info));
+    auto& ks = stats_.kernels["tpqrt"];
+    ks.flops += triangular ? 2.0 * n * n * n / 3.0 : 2.0 * b * n * n;
+    ks.seconds += t.seconds(); ++ks.calls;
+    A.template triangularView<Eigen::StrictlyLower>().setZero();
+    return A;
+  }
+  // General stack (R with fewer than n rows, as the driver's stream_r starts): geqrf of [R; rows].
+  const Index k = R.rows() + rows.rows();
+  Mat<T> S(k, n);
+  S << R, rows;
+  Vec<T> tau(std::min(k, n));
+  const lapack_int info = geqrf(dim(k, "rows"), ni, S.data(), dim(k, "rows"), tau.data());
+  stats_.last_lapack_info = int(info);
+  if (info != 0) throw Error("cpu backend: ?geqrf returned info = " + std::to_string(info));
+  auto& ks = stats_.kernels["geqrf"];
+  ks.flops += k >= n ? 2.0 * k * n * n - 2.0 * n * n * n / 3.0 : 2.0 * n * k * k - 2.0 * k * k * k / 3.0;
+  ks.seconds += t.seconds(); ++ks.calls;
+  const Index out = std::min(k, n);
+  return S.topRows(out).template triangularView<Eigen::Upper>();
+}
+
+template <class T> ThinSvd<T> CpuBackend<T>::svd(const Mat<T>& M) {
+  ThinSvd<T> out;
+  const Index m = M.rows(), n = M.cols(), k = std::min(m, n);
+  if (k == 0) {
+    out.U = Mat<T>(m, 0);
+    out.V = Mat<T>(n, 0);
+    out.s = Vec<T>(0);
+    return out;
+  }
+  require_finite_input(M, "svd");
+  Mat<T> A = M;
+  Mat<T> VT(k, n);
+  out.U.resize(m, k);
+  out.s.resize(k);
+  Timer t;
+  const lapack_int info = gesdd(dim(m, "rows"), dim(n, "cols"), A.data(), out.s.data(), out.U.data(),
+                                dim(m, "rows"), VT.data(), dim(k, "k"));
+  stats_.last_lapack_info = int(info);
+  if (info != 0)
+    throw Error("cpu backend: ?gesdd " + std::string(info > 0 ? "did not converge" : "rejected its arguments") +
+                " (info = " + std::to_string(info) + ") on a " + shape_str(m, n) + " matrix");
+  out.V = VT.transpose();
+  // Golub & Van Loan (Matrix Computations, 4th ed., Fig. 8.6.1): thin SVD with U_1 and V,
+  // R-SVD variant, 6 p q^2 + 20 q^3 with p = max(m, n), q = min(m, n).
+  const double p = double(std::max(m, n)), q = double(k);
+  auto& ks = stats_.kernels["gesdd"];
+  ks.flops += 6.0 * p * q * q + 20.0 * q * q * q;
+  ks.seconds += t.seconds(); ++ks.calls;
+  return out;
+}
+
+template <class T> SymEig<T> CpuBackend<T>::eigh(const Mat<T>& G) {
+  const Index n = G.rows();
+  if (G.cols() != n) throw Error("cpu eigh: matrix is " + shape_str(G.rows(), G.cols()) + ", not square");
+  SymEig<T> out;
+  out.values.resize(n);
+  out.vectors = G;
+  if (n == 0) return out;
+  require_finite_input(G, "eigh");
+  Timer t;
+  const lapack_int info = syevd(dim(n, "n"), out.vectors.data(), out.values.data());
+  stats_.last_lapack_info = int(info);
+  if (info != 0)
+    throw Error("cpu backend: ?syevd " + std::string(info > 0 ? "did not converge" : "rejected its arguments") +
+                " (info = " + std::to_string(info) + ") on a " + shape_str(n, n) + " matrix");
+  // Golub & Van Loan: symmetric QR algorithm with eigenvectors, about 9 n^3 (nominal).
+  auto& ks = stats_.kernels["syevd"];
+  ks.flops += 9.0 * double(n) * n * n;
+  ks.seconds += t.seconds(); ++ks.calls;
+  return out;
+}
+
+template <class T> bool CpuBackend<T>::cholesky_lower(const Mat<T>& G, Mat<T>& L) {
+  const Index n = G.rows();
+  if (G.cols() != n) throw Error("cpu cholesky: matrix is " + shape_str(G.rows(), G.cols()) + ", not square");
+  if (!G.allFinite()) return false;  // nothing to factor: a breakdown, as torch.linalg.cholesky reports
+  Mat<T> A = G;
+  Timer t;
+  const lapack_int info = n ? potrf(dim(n, "n"), A.data()) : 0;
+  stats_.last_lapack_info = int(info);
+  if (info < 0) throw Error("cpu backend: ?potrf rejected argument " + std::to_string(-info));
+  auto& ks = stats_.kernels["potrf"];
+  ks.flops += double(n) * n * n / 3.0;
+  ks.seconds += t.seconds(); ++ks.calls;
+  if (info > 0) return false;  // leading minor of order info is not positive definite
+  A.template triangularView<Eigen::StrictlyUpper>().setZero();
+  L = std::move(A);
+  return true;
+}
+
+template <class T> Mat<T> CpuBackend<T>::inverse(const Mat<T>& M) {
+  const Index n = M.rows();
+  if (M.cols() != n) throw Error("cpu inverse: matrix is " + shape_str(M.rows(), M.cols()) + ", not square");
+  if (n == 0) return M;
+  require_finite_input(M, "inverse");
+  Mat<T> A = M;
+  std::vector<lapack_int> ipiv(n);
+  Timer t;
+  lapack_int info = getrf(dim(n, "n"), A.data(), ipiv.data());
+  stats_.last_lapack_info = int(info);
+  if (info > 0)
+    throw Error("cpu backend: inverse of a singular " + shape_str(n, n) + " matrix (?getrf: U(" +
+                std::to_string(info) + "," + std::to_string(info) + ") = 0)");
+  if (info < 0) throw Error("cpu backend: ?getrf rejected argument " + std::to_string(-info));
+  info = getri(dim(n, "n"), A.data(), ipiv.data());
+  stats_.last_lapack_info = int(info);
+  if (info != 0) throw Error("cpu backend: ?getri returned info = " + std::to_string(info));
+  auto& ks = stats_.kernels["getrf+getri"];
+  ks.flops += 2.0 * double(n) * n * n;  // MAGMA: getrf 2n^3/3 + getri 4n^3/3
+  ks.seconds += t.seconds(); ++ks.calls;
+  return A;
+}
+
+template class CpuBackend<float>;
+template class CpuBackend<double>;
+
+void set_cpu_threads(int threads) {
+  if (threads > 0) openblas_set_num_threads(threads);
+}
+int cpu_threads() { return openblas_get_num_threads(); }
+
+}  // namespace lowrank
