@@ -19,6 +19,7 @@ struct SolveArgs {
   int bits = 256;
   Index block = 4096;
   bool quiet = false;
+  std::string svd = "gesvd";
 };
 
 void run_solve(const SolveArgs& a) {
@@ -40,6 +41,9 @@ void run_solve(const SolveArgs& a) {
   req.dtype = dtype;
   req.bits = a.bits;
   req.quiet = a.quiet;
+  req.svd = a.svd;
+  if (a.svd != "gesvd" && a.backend != "cuda")
+    throw Error("--svd " + a.svd + " selects the cuda backend's SVD driver; it has no effect with --backend " + a.backend);
   if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
     throw Error("--bits must be between 64 and 4096, got " + std::to_string(a.bits));
   SolvedFactors f = solve_with_backend(a.backend, req, W, X, opt);
@@ -76,6 +80,7 @@ void add_solve(CLI::App& app) {
   sub->add_option("--backend", a->backend, "reference (MPFR) | cpu | cuda")->capture_default_str();
   sub->add_option("--bits", a->bits, "reference precision in bits (64..4096)")->capture_default_str();
   sub->add_option("--dtype", a->dtype, "working precision of the cpu/cuda backends: float32 | float64")->capture_default_str();
+  sub->add_option("--svd", a->svd, "SVD driver of --backend cuda: gesvd (QR iteration) | gesvdj (Jacobi) | gesvdp (polar) | gesvdr (randomized, top r+1 only)")->capture_default_str();
   sub->add_option("--block", a->block, "tokens per streamed block of X")->capture_default_str();
   sub->add_option("--rank-rtol", a->rank_rtol, "relative threshold for numerical rank decisions (default max(m,n,N) * u)");
   sub->add_option("--out,-o", a->out, "output folder (created; files replaced atomically)")->required();

@@ -20,6 +20,7 @@ struct BackendRequest {
   Dtype dtype = Dtype::float64;  // working precision (cpu, cuda)
   int bits = 256;                // precision (reference)
   bool quiet = false;            // no progress line on stderr
+  std::string svd = "gesvd";     // SVD driver (cuda): gesvd | gesvdj | gesvdp | gesvdr
 };
 
 using BackendRunner = std::function<SolvedFactors(const BackendRequest&, const MatrixXd& W,
