@@ -1,0 +1,161 @@
+// `lowrank solve --backend reference` run as a subprocess: every bad input gives a nonzero exit,
+// exactly one line on stderr, nothing on stdout, and no --out folder; a good input writes
+// A.npy, B.npy and report.json and nothing else.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common.hpp"
+#include "lowrank/core/npy.hpp"
+
+#ifndef LOWRANK_BIN
+#error "LOWRANK_BIN must name the lowrank executable"
+#endif
+
+namespace lowrank::test {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+RunResult run_cli(const ScratchDir& dir, const std::vector<std::string>& args) {
+  std::string cmd = quote(LOWRANK_BIN);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " >" + quote(dir.file("stdout.txt")) + " 2>" + quote(dir.file("stderr.txt"));
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(dir.file("stdout.txt"));
+  r.err = slurp(dir.file("stderr.txt"));
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  ScratchDir dir;
+  std::string W, X, out;
+  void SetUp() override {
+    W = dir.file("W.npy");
+    X = dir.file("X.npy");
+    out = dir.file("out");
+    write_npy(W, gaussian(6, 5, 91));
+    write_npy(X, gaussian(40, 5, 92));
+  }
+  std::vector<std::string> args(const std::string& w, const std::string& x, const std::string& rank,
+                                std::vector<std::string> more = {}) {
+    std::vector<std::string> a = {"solve", "--weights", w, "--acts", x, "--rank", rank, "--out", out,
+                                  "--backend", "reference", "--bits", "128", "--block", "8"};
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  }
+  // A refusal: nonzero exit, one line on stderr naming the fault, nothing else anywhere.
+  void expect_refused(const std::vector<std::string>& a, const std::vector<std::string>& needles) {
+    const RunResult r = run_cli(dir, a);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr must be one line:\n" << r.err;
+    EXPECT_EQ(r.err.rfind("lowrank: error: ", 0), 0u) << r.err;
+    for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "stderr: " << r.err << "missing: " << n;
+    EXPECT_TRUE(r.out.empty()) << "stdout: " << r.out;
+    EXPECT_FALSE(std::filesystem::exists(out)) << "--out folder was created on a refusal";
+    std::filesystem::remove_all(out);
+  }
+  std::string bad(const std::string& name, const std::string& bytes) {
+    write_bytes(dir.file(name), bytes);
+    return dir.file(name);
+  }
+};
+
+TEST_F(Cli, GoodRunWritesExactlyTheThreeFiles) {
+  const RunResult r = run_cli(dir, args(W, X, "3"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(out)) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"A.npy", "B.npy", "report.json"}));
+  const MatrixXd A = read_matrix(out + "/A.npy"), B = read_matrix(out + "/B.npy");
+  ASSERT_EQ(A.rows(), 6);
+  ASSERT_EQ(A.cols(), 3);
+  ASSERT_EQ(B.rows(), 3);
+  ASSERT_EQ(B.cols(), 5);
+  // A is the reference U_r rounded once: ||A^T A - I||_F <= (2 + m) r u (rounding of A, then of
+  // the double product).
+  const double u = 0x1p-53;
+  EXPECT_LE((A.transpose() * A - MatrixXd::Identity(3, 3)).norm(), (2 + 6) * 3 * u);
+  const auto rep = nlohmann::json::parse(slurp(out + "/report.json"));
+  EXPECT_EQ(rep["method"], "coala");
+  EXPECT_EQ(rep["precision"], "mpfr128");
+  const double f = rep["objective"], tail = rep["eckart_young_tail"];
+  // Both are 128-bit values equal to ~1e-35, each rounded once to double.
+  EXPECT_LE(std::abs(f - tail), 2 * u * tail);
+}
+
+TEST_F(Cli, RefusesBadArguments) {
+  expect_refused(args(W, X, "6"), {"rank 6 out of range", "min(m, n) = 5"});
+  expect_refused(args(W, X, "-1"), {"rank -1 out of range"});
+  expect_refused(args(W, X, "2", {"--mu", "-0.5"}), {"mu must be", ">= 0"});
+  expect_refused(args(W, X, "2", {"--method", "svd"}), {"unknown method 'svd'"});
+  expect_refused(args(W, X, "2", {"--backend", "abacus"}), {"unknown backend 'abacus'"});
+  expect_refused(args(W, X, "2", {"--bits", "32"}), {"--bits", "32"});
+  expect_refused(args(W, X, "2", {"--method", "limit", "--mu", "1e-3"}), {"limit", "no --mu"});
+  const std::string X4 = dir.file("X4.npy");
+  write_npy(X4, gaussian(40, 4, 93));
+  expect_refused(args(W, X4, "2"), {"shape mismatch", "6 x 5", "40 x 4"});
+  expect_refused(args(dir.file("none.npy"), X, "2"), {dir.file("none.npy"), "cannot open"});
+  expect_refused(args(W, dir.file("none.npy"), "2"), {dir.file("none.npy"), "cannot open"});
+  const std::string W0 = dir.file("W0.npy");
+  write_npy(W0, MatrixXd(0, 5));
+  expect_refused(args(W0, X, "0"), {"W is empty"});
+  const std::string X0 = dir.file("X0.npy");
+  write_npy(X0, MatrixXd(0, 5));
+  expect_refused(args(W, X0, "2"), {"no tokens"});
+}
+
+TEST_F(Cli, RefusesBadFiles) {
+  const std::string good = slurp(W);
+  expect_refused(args(bad("trunc.npy", good.substr(0, good.size() - 3)), X, "2"), {"trunc.npy", "truncated"});
+  std::string magic = good;
+  magic[0] = 'P';
+  expect_refused(args(bad("magic.npy", magic), X, "2"), {"magic.npy", "bad magic"});
+  expect_refused(args(bad("hdr.npy", npy_bytes("{'descr': '<f8', 'shape': (6, 5), }", payload(gaussian(6, 5, 91), false))), X, "2"),
+                 {"hdr.npy", "bad .npy header", "fortran_order"});
+  expect_refused(args(bad("be.npy", npy_bytes(npy_dict(">f8", false, "(6, 5)"), std::string(240, '\0'))), X, "2"),
+                 {"be.npy", "big-endian"});
+  expect_refused(args(bad("i4.npy", npy_bytes(npy_dict("<i4", false, "(6, 5)"), std::string(120, '\0'))), X, "2"),
+                 {"i4.npy", "unsupported dtype '<i4'"});
+  expect_refused(args(W, bad("c8.npy", npy_bytes(npy_dict("<c8", false, "(40, 5)"), std::string(1600, '\0'))), "2"),
+                 {"c8.npy", "unsupported dtype '<c8'"});
+  expect_refused(args(W, bad("3d.npy", npy_bytes(npy_dict("<f8", false, "(4, 2, 5)"), std::string(320, '\0'))), "2"),
+                 {"3d.npy", "3 dimensions"});
+  expect_refused(args(bad("long.npy", good + std::string(16, '\0')), X, "2"), {"long.npy", "does not match the data"});
+  MatrixXd w = gaussian(6, 5, 91);
+  w(4, 4) = std::numeric_limits<double>::quiet_NaN();
+  write_matrix_raw(dir.file("nan.npy"), w);
+  expect_refused(args(dir.file("nan.npy"), X, "2"), {"nan.npy", "weights W", "(4, 4)", "NaN"});
+  MatrixXd x = gaussian(40, 5, 92);
+  x(33, 1) = -std::numeric_limits<double>::infinity();
+  write_matrix_raw(dir.file("inf.npy"), x, true, true);  // Fortran order, float32, 5th block of 8
+  expect_refused(args(W, dir.file("inf.npy"), "2"), {"inf.npy", "(33, 1)", "Inf"});
+}
+
+}  // namespace
+}  // namespace lowrank::test

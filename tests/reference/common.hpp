@@ -1,0 +1,124 @@
+#pragma once
+// Shared helpers of the reference test suite: seeded test matrices, hand-made .npy files
+// (including malformed ones), a scratch folder per test.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lowrank/core/matrix.hpp"
+
+namespace lowrank::test {
+
+// A fresh scratch folder per test, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "scratch";
+    for (char& c : name)
+      if (c == '/') c = '_';
+    path_ = std::filesystem::temp_directory_path() /
+            ("lowrank_ref_" + std::to_string(::getpid()) + "_" + name);
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Gaussian matrix from a seed (bit-for-bit reproducible on one platform).
+inline MatrixXd gaussian(Index rows, Index cols, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> d(0.0, 1.0);
+  MatrixXd m(rows, cols);
+  for (Index j = 0; j < cols; ++j)
+    for (Index i = 0; i < rows; ++i) m(i, j) = d(rng);
+  return m;
+}
+
+// Small integers in [-k, k]: products and sums of these are exact in binary floating point.
+inline MatrixXd small_ints(Index rows, Index cols, std::uint64_t seed, int k = 3) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> d(-k, k);
+  MatrixXd m(rows, cols);
+  for (Index j = 0; j < cols; ++j)
+    for (Index i = 0; i < rows; ++i) m(i, j) = d(rng);
+  return m;
+}
+
+// Raw .npy bytes with a hand-written header dict, so that malformed files can be made.
+inline std::string npy_bytes(const std::string& dict, const std::string& data, int major = 1) {
+  std::string header = dict;
+  const std::size_t prefix = major == 1 ? 10 : 12;
+  const std::size_t total = prefix + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string out = "\x93NUMPY";
+  out.push_back(static_cast<char>(major));
+  out.push_back(0);
+  const std::uint32_t len = static_cast<std::uint32_t>(header.size());
+  out.push_back(static_cast<char>(len & 0xff));
+  out.push_back(static_cast<char>((len >> 8) & 0xff));
+  if (major != 1) {
+    out.push_back(static_cast<char>((len >> 16) & 0xff));
+    out.push_back(static_cast<char>((len >> 24) & 0xff));
+  }
+  return out + header + data;
+}
+
+inline std::string npy_dict(const std::string& descr, bool fortran, const std::string& shape) {
+  return "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+         ", 'shape': " + shape + ", }";
+}
+
+// The entries of m in C (row-major) or Fortran (column-major) order, as float64 or float32.
+inline std::string payload(const MatrixXd& m, bool fortran, bool f32 = false) {
+  std::string s;
+  auto put = [&](double v) {
+    if (f32) {
+      const float f = static_cast<float>(v);
+      s.append(reinterpret_cast<const char*>(&f), 4);
+    } else {
+      s.append(reinterpret_cast<const char*>(&v), 8);
+    }
+  };
+  if (fortran) {
+    for (Index j = 0; j < m.cols(); ++j)
+      for (Index i = 0; i < m.rows(); ++i) put(m(i, j));
+  } else {
+    for (Index i = 0; i < m.rows(); ++i)
+      for (Index j = 0; j < m.cols(); ++j) put(m(i, j));
+  }
+  return s;
+}
+
+inline std::string shape2(Index r, Index c) { return "(" + std::to_string(r) + ", " + std::to_string(c) + ")"; }
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A well-formed 2-D .npy file (C or Fortran order, float64 or float32) written by hand, not
+// through core's writer, so that the reader is checked against an independent writer.
+inline void write_matrix_raw(const std::string& path, const MatrixXd& m, bool fortran = false,
+                             bool f32 = false) {
+  write_bytes(path, npy_bytes(npy_dict(f32 ? "<f4" : "<f8", fortran, shape2(m.rows(), m.cols())),
+                              payload(m, fortran, f32)));
+}
+
+}  // namespace lowrank::test
