@@ -1,0 +1,106 @@
+#pragma once
+// The test ratios of MATH.md 1.4: how `lowrank check`, `lowrank corpus` and the tests judge a
+// candidate A (m x r), B (r x n) against a reference solution. The scalings below are part of the
+// project's contract (README, "Checking your implementation"); change them only with a new
+// `ratio_version`.
+//
+// With u the candidate's unit roundoff (2^-24 float32, 2^-53 float64; the coarser of A's and B's),
+// X_mu = [X, sqrt(mu) I] (paper orientation; X_mu = X when mu = 0), d = sqrt(max(m, n)):
+//
+//   objective ratio  = (f(A B) - f_*) / (u ||W||_2 ||X_mu||_2 d),
+//                      f(W') = ||(W - W') X_mu||_F = sqrt(||(W - W')X||_F^2 + mu ||W - W'||_F^2)
+//   forward ratio    = (||A B - W'_*||_F / ||W'_*||_F) / (u kappa d),
+//                      kappa = (1 + ||W||_2 ||X_mu||_2 / gap) ||W||_F / ||W'_*||_F,
+//                      gap = s_r - s_{r+1} of W X_mu (Wedin: a backward error eps ||W|| ||X|| moves
+//                      the top-r subspace by <= 2 eps ||W|| ||X|| / gap, and W'_* = P W by that
+//                      times ||W||_F plus ||dW||_F).
+//   PASS iff shapes are right (A m x r' and B r' x n with r' <= r, hence rank(AB) <= r), every
+//   entry is finite, objective ratio <= 30 and, where judged, forward ratio <= 30.
+//
+// The forward ratio is judged only where the minimizer is unique to the candidate's precision:
+// the reference found s_r > s_{r+1}, X_mu is of full row rank with s_min(X_mu) > 30 d u ||X_mu||_2
+// (otherwise a perturbation inside the tolerance makes the minimizer set a continuum), and the
+// bound 30 d u kappa is below 1 (otherwise it guarantees no digit). Elsewhere only the objective
+// is judged, and the result says so.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lowrank/core/matrix.hpp"
+#include "lowrank/core/npy.hpp"
+#include "lowrank/core/row_source.hpp"
+
+namespace lowrank {
+
+constexpr int kRatioVersion = 1;
+constexpr double kRatioThreshold = 30.0;
+
+// The dimension factor d of both ratios.
+double ratio_dimension_factor(Index m, Index n);
+
+// What the checker needs from the reference solution of (W, X, r, mu).
+struct ReferenceSolution {
+  Index m = 0, n = 0, N = 0, rank = 0;
+  double mu = 0.0;
+  long double objective = 0;                  // f_* = ||(W - W'_*) X_mu||_F (from 40 digits)
+  std::vector<long double> singular_values;   // s_i(W X_mu), descending (from 40 digits)
+  bool unique = true;                         // the reference's verdict: s_r > s_{r+1}
+  double norm_w_2 = 0, norm_w_fro = 0;        // ||W||_2, ||W||_F
+  double norm_x_2 = 0, x_min = 0;             // s_1(X), s_n(X) (0 when N < n), paper orientation
+  MatrixXd W_star;                            // W'_* = A_* B_*, rounded once to double
+  int bits = 0;                               // reference precision
+  long double gap() const;                    // s_r - s_{r+1} (s_0 = +inf, s_{k+1} = 0)
+  double norm_xmu_2() const;                  // sqrt(s_1(X)^2 + mu)
+  double xmu_min() const;                     // sqrt(s_n(X)^2 + mu)
+};
+
+// A candidate as read from disk; `error` is set (and A, B empty) when it could not be read:
+// missing file, NaN/Inf, not 2-D, truncated, ...
+struct Candidate {
+  MatrixXd A, B;
+  Dtype dtype = Dtype::float64;  // the coarser of A's and B's
+  std::string error;
+};
+Candidate load_candidate(const std::string& a_path, const std::string& b_path);
+
+struct CheckResult {
+  // inputs echoed
+  Index m = 0, n = 0, N = 0, rank = 0;
+  double mu = 0.0;
+  std::string dtype;      // candidate's
+  double u = 0.0;         // candidate's unit roundoff
+  double d = 1.0;         // dimension factor
+  double threshold = kRatioThreshold;
+  // elementary tests
+  bool readable = true, shapes_ok = false, finite_ok = false, rank_ok = false;
+  Index candidate_rank_bound = -1;  // r' (columns of A)
+  // objective
+  bool objective_computed = false;
+  long double objective = 0, objective_ref = 0;
+  double objective_excess = 0, objective_ratio = 0;
+  bool objective_ok = false;
+  // forward error
+  bool forward_judged = false;
+  std::string forward_note;  // why not judged (non-unique, rank-deficient X_mu, vacuous bound)
+  double forward_error = 0, kappa = 0, forward_ratio = 0, gap = 0;
+  bool forward_ok = true;
+  // verdict
+  bool pass = false;
+  std::vector<std::string> reasons;  // why FAIL, one per failed test
+};
+
+// Judges a candidate. W and X are the problem's data (X streamed; N x n, one row per token).
+// Never throws for a bad candidate (it becomes a FAIL with reasons); throws lowrank::Error only
+// when W, X and the reference disagree with each other.
+CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
+                            const Candidate& cand);
+
+nlohmann::json to_json(const CheckResult& r);
+// Human-readable table, LAPACK/MAGMA style, ending with "PASS" or "FAIL: reasons".
+std::string format_check(const CheckResult& r);
+
+// Parses a decimal string (e.g. 40 significant digits) to long double; throws lowrank::Error.
+long double parse_long_double(const std::string& s, const std::string& what);
+
+}  // namespace lowrank

@@ -1,0 +1,246 @@
+#include "lowrank/core/ratios.hpp"
+
+#include <Eigen/SVD>
+#include <cerrno>
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+#include "lowrank/core/error.hpp"
+
+namespace lowrank {
+
+// The candidate's objective is evaluated in long double. Its rounding error (Higham 3.5, with
+// gamma_k = k u_ld / (1 - k u_ld)) is at most gamma_{r+n+2} ||W|| ||X_mu|| sqrt(min(m,n)) in
+// absolute terms, i.e. (r + n + 2) sqrt(n) u_ld / (u d) <= 1e-3 of one unit of the objective ratio
+// for a float64 candidate when n <= 1e3 (u_ld = 2^-64 on x86-64, 2^-113 on aarch64).
+static_assert(LDBL_MANT_DIG >= 64, "the checker needs a long double with at least 64 significant bits");
+
+using LMat = Mat<long double>;
+
+double ratio_dimension_factor(Index m, Index n) { return std::sqrt(double(std::max<Index>({m, n, 1}))); }
+
+long double ReferenceSolution::gap() const {
+  const Index k = Index(singular_values.size());
+  const long double s_r = rank >= 1 && rank <= k ? singular_values[rank - 1] : std::numeric_limits<long double>::infinity();
+  const long double s_r1 = rank < k ? singular_values[rank] : 0.0L;
+  return s_r - s_r1;
+}
+double ReferenceSolution::norm_xmu_2() const { return std::sqrt(norm_x_2 * norm_x_2 + mu); }
+double ReferenceSolution::xmu_min() const { return std::sqrt(x_min * x_min + mu); }
+
+long double parse_long_double(const std::string& s, const std::string& what) {
+  errno = 0;
+  char* end = nullptr;
+  const long double v = std::strtold(s.c_str(), &end);
+  if (s.empty() || errno != 0 || *end != '\0' || !std::isfinite(v))
+    throw Error(what + ": not a finite decimal number: '" + s + "'");
+  return v;
+}
+
+Candidate load_candidate(const std::string& a_path, const std::string& b_path) {
+  Candidate c;
+  try {
+    const NpyMatrix a = read_npy(a_path, "candidate A");
+    const NpyMatrix b = read_npy(b_path, "candidate B");
+    if (a.header.shape.size() != 2)
+      throw Error(a_path + ": candidate A must be 2-D (m x r), got " + std::to_string(a.header.shape.size()) + "-D");
+    if (b.header.shape.size() != 2)
+      throw Error(b_path + ": candidate B must be 2-D (r x n), got " + std::to_string(b.header.shape.size()) + "-D");
+    c.A = a.values;
+    c.B = b.values;
+    c.dtype = (a.header.dtype == Dtype::float32 || b.header.dtype == Dtype::float32) ? Dtype::float32 : Dtype::float64;
+  } catch (const Error& e) {
+    c.error = e.what();
+    c.A.resize(0, 0);
+    c.B.resize(0, 0);
+  }
+  return c;
+}
+
+namespace {
+
+std::string fmt(double x, int prec = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*e", prec, x);
+  return buf;
+}
+
+}  // namespace
+
+CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
+                            const Candidate& cand) {
+  CheckResult res;
+  const Index m = W.rows(), n = W.cols(), r = ref.rank;
+  if (X.cols() != n || ref.m != m || ref.n != n || ref.N != X.rows())
+    throw Error("the reference (" + shape_str(ref.m, ref.n) + ", N = " + std::to_string(ref.N) +
+                ") does not belong to W (" + shape_str(m, n) + ") and X (" + shape_str(X.rows(), X.cols()) + ")");
+  if (ref.W_star.rows() != m || ref.W_star.cols() != n)
+    throw Error("reference W'_* is " + shape_str(ref.W_star.rows(), ref.W_star.cols()) + ", expected " + shape_str(m, n));
+  res.m = m; res.n = n; res.N = X.rows(); res.rank = r; res.mu = ref.mu;
+  res.d = ratio_dimension_factor(m, n);
+  res.dtype = dtype_name(cand.dtype);
+  res.u = cand.dtype == Dtype::float32 ? 0x1p-24 : 0x1p-53;
+  res.gap = double(ref.gap());
+
+  if (!cand.error.empty()) {
+    res.readable = false;
+    res.reasons.push_back("candidate unreadable: " + cand.error);
+    return res;
+  }
+  const MatrixXd& A = cand.A;
+  const MatrixXd& B = cand.B;
+  res.finite_ok = A.allFinite() && B.allFinite();  // load_candidate refuses NaN/Inf already
+  res.candidate_rank_bound = A.cols();
+  res.shapes_ok = A.rows() == m && B.cols() == n && A.cols() == B.rows();
+  if (!res.shapes_ok) {
+    res.reasons.push_back("wrong shape: A is " + shape_str(A.rows(), A.cols()) + " and B is " +
+                          shape_str(B.rows(), B.cols()) + "; expected A " + shape_str(m, r) + " and B " +
+                          shape_str(r, n) + " (A m x r, B r x n, W' = A B)");
+    return res;
+  }
+  res.rank_ok = A.cols() <= r;
+  if (!res.rank_ok) {
+    const MatrixXd AB = A * B;
+    Eigen::JacobiSVD<MatrixXd> sv(AB);
+    const auto& s = sv.singularValues();
+    const double rel = (s.size() > r && s(0) > 0) ? s(r) / s(0) : 0.0;
+    res.reasons.push_back("rank above r: A B has inner dimension " + std::to_string(A.cols()) + " > r = " +
+                          std::to_string(r) + " (s_{r+1}(AB)/s_1(AB) = " + fmt(rel) + ")");
+  }
+  if (!res.finite_ok) res.reasons.push_back("candidate has NaN or Inf entries");
+  if (!res.rank_ok || !res.finite_ok) return res;
+
+  // Objective in long double: E = W - A B, f^2 = sum over token blocks ||E X_i^T||^2 + mu ||E||^2.
+  const LMat E = W.cast<long double>() - A.cast<long double>() * B.cast<long double>();
+  long double f2 = 0;
+  MatrixXd block;
+  X.reset();
+  while (X.next(8192, block)) f2 += (E * block.cast<long double>().transpose()).squaredNorm();
+  if (ref.mu > 0) f2 += static_cast<long double>(ref.mu) * E.squaredNorm();
+  res.objective_computed = true;
+  res.objective = std::sqrt(f2);
+  res.objective_ref = ref.objective;
+  res.objective_excess = double(res.objective - ref.objective);
+  const double obj_scale = res.u * ref.norm_w_2 * ref.norm_xmu_2() * res.d;
+  res.objective_ratio = obj_scale > 0 ? res.objective_excess / obj_scale : (res.objective_excess > 0 ? INFINITY : 0.0);
+  res.objective_ok = res.objective_ratio <= res.threshold;
+  if (!res.objective_ok)
+    res.reasons.push_back("objective ratio " + fmt(res.objective_ratio, 2) + " > " + fmt(res.threshold, 0) +
+                          ": f(AB) = " + fmt(double(res.objective), 6) + " exceeds the optimum f_* = " +
+                          fmt(double(ref.objective), 6) + " by " + fmt(res.objective_excess, 2));
+
+  // Forward error against W'_*, judged only where the minimizer is unique to precision u.
+  const long double wstar_norm = ref.W_star.cast<long double>().norm();
+  const LMat D = A.cast<long double>() * B.cast<long double>() - ref.W_star.cast<long double>();
+  const long double dnorm = D.norm();
+  res.forward_error = wstar_norm > 0 ? double(dnorm / wstar_norm) : double(dnorm);
+  const double gap = res.gap;
+  const double nw = ref.norm_w_2 * ref.norm_xmu_2();
+  res.kappa = (gap > 0 && wstar_norm > 0) ? (1.0 + nw / gap) * ref.norm_w_fro / double(wstar_norm) : INFINITY;
+  const double tol_rank = res.threshold * res.d * res.u * ref.norm_xmu_2();
+  if (r == 0) {
+    res.forward_note = "r = 0: W'_* = 0, nothing to compare beyond the shapes and the objective";
+  } else if (!ref.unique || !(gap > 0)) {
+    res.forward_note = "minimizer not unique (s_r = s_{r+1} to the reference's precision, gap " + fmt(gap) +
+                       "): forward error not judged, objective only";
+  } else if (!(ref.xmu_min() > tol_rank)) {
+    res.forward_note = "X_mu is rank deficient to the candidate's precision (s_min(X_mu) = " + fmt(ref.xmu_min()) +
+                       " <= 30 d u ||X_mu||_2 = " + fmt(tol_rank) +
+                       "): the minimizer is not unique within the tolerance; forward error not judged, objective only";
+  } else if (!(res.threshold * res.d * res.u * res.kappa < 1)) {
+    res.forward_note = "sensitivity too large for precision u (30 d u kappa = " + fmt(res.threshold * res.d * res.u * res.kappa) +
+                       " >= 1: no correct digit is guaranteed); forward error not judged, objective only";
+  } else {
+    res.forward_judged = true;
+  }
+  res.forward_ratio = res.forward_error / (res.u * res.kappa * res.d);
+  if (res.forward_judged) {
+    res.forward_ok = res.forward_ratio <= res.threshold;
+    if (!res.forward_ok)
+      res.reasons.push_back("forward ratio " + fmt(res.forward_ratio, 2) + " > " + fmt(res.threshold, 0) +
+                            ": ||AB - W'_*||_F/||W'_*||_F = " + fmt(res.forward_error, 2) + " against u kappa d = " +
+                            fmt(res.u * res.kappa * res.d, 2));
+  }
+  res.pass = res.reasons.empty();
+  return res;
+}
+
+nlohmann::json to_json(const CheckResult& r) {
+  nlohmann::json j;
+  j["verdict"] = r.pass ? "PASS" : "FAIL";
+  j["reasons"] = r.reasons;
+  j["ratio_version"] = kRatioVersion;
+  j["threshold"] = r.threshold;
+  j["problem"] = {{"m", r.m}, {"n", r.n}, {"N", r.N}, {"rank", r.rank}, {"mu", r.mu}};
+  j["candidate"] = {{"dtype", r.dtype}, {"u", r.u}, {"readable", r.readable}, {"inner_dim", r.candidate_rank_bound}};
+  j["d"] = r.d;
+  j["tests"] = {{"shapes", r.shapes_ok}, {"finite", r.finite_ok}, {"rank_le_r", r.rank_ok}};
+  auto num = [](double x) -> nlohmann::json { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  if (r.objective_computed) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.21Le", r.objective);
+    j["objective"] = {{"ratio", num(r.objective_ratio)}, {"ok", r.objective_ok}, {"value", buf},
+                      {"excess", num(r.objective_excess)}};
+    std::snprintf(buf, sizeof buf, "%.21Le", r.objective_ref);
+    j["objective"]["reference"] = buf;
+    j["forward"] = {{"judged", r.forward_judged}, {"ratio", num(r.forward_ratio)}, {"ok", r.forward_ok},
+                    {"relative_error", num(r.forward_error)}, {"kappa", num(r.kappa)}, {"gap", num(r.gap)},
+                    {"note", r.forward_note}};
+  }
+  return j;
+}
+
+std::string format_check(const CheckResult& r) {
+  std::ostringstream o;
+  o << "  problem: W " << shape_str(r.m, r.n) << ", X " << shape_str(r.N, r.n) << " (N x n), r = " << r.rank
+    << ", mu = " << r.mu << "\n";
+  o << "  candidate: " << r.dtype << " (u = " << fmt(r.u, 2) << "), d = sqrt(max(m, n)) = " << fmt(r.d, 2)
+    << ", threshold " << r.threshold << "\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "  %-24s %-12s %-10s %s\n", "test", "ratio", "threshold", "result");
+  o << line;
+  if (!r.readable) {
+    o << "  candidate could not be read\n";
+  } else {
+    std::snprintf(line, sizeof line, "  %-24s %-12s %-10s %s\n", "shapes", "", "",
+                  r.shapes_ok ? "ok" : "FAILED");
+    o << line;
+    if (r.shapes_ok) {
+      std::snprintf(line, sizeof line, "  %-24s %-12s %-10s %s\n", "finite", "", "", r.finite_ok ? "ok" : "FAILED");
+      o << line;
+      std::snprintf(line, sizeof line, "  %-24s %-12s %-10s %s (inner dimension %ld, r = %ld)\n", "rank(A B) <= r", "", "",
+                    r.rank_ok ? "ok" : "FAILED", long(r.candidate_rank_bound), long(r.rank));
+      o << line;
+    }
+    if (r.objective_computed) {
+      std::snprintf(line, sizeof line, "  %-24s %-12s %-10.0f %s (f = %.9Le, f_* = %.9Le)\n", "objective excess",
+                    fmt(r.objective_ratio, 2).c_str(), r.threshold, r.objective_ok ? "ok" : "FAILED", r.objective,
+                    r.objective_ref);
+      o << line;
+      if (r.forward_judged) {
+        std::snprintf(line, sizeof line, "  %-24s %-12s %-10.0f %s (||AB - W'_*||/||W'_*|| = %s, kappa = %s)\n",
+                      "forward error", fmt(r.forward_ratio, 2).c_str(), r.threshold, r.forward_ok ? "ok" : "FAILED",
+                      fmt(r.forward_error, 2).c_str(), fmt(r.kappa, 2).c_str());
+      } else {
+        std::snprintf(line, sizeof line, "  %-24s %-12s %-10s %s (||AB - W'_*||/||W'_*|| = %s)\n", "forward error",
+                      "-", "-", "not judged", fmt(r.forward_error, 2).c_str());
+      }
+      o << line;
+      if (!r.forward_judged) o << "    note: " << r.forward_note << "\n";
+    }
+  }
+  if (r.pass) {
+    o << "PASS\n";
+  } else {
+    o << "FAIL";
+    for (const auto& why : r.reasons) o << "\n  - " << why;
+    o << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace lowrank
