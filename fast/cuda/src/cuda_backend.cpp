@@ -508,6 +508,8 @@ template <class T> struct CudaBackend<T>::Impl {
       if (out) *out = info;
       return ThinSvd<T>{Mat<T>(m0, 0), Vec<T>(0), Mat<T>(n0, 0)};
     }
+    // cuSOLVER's SVDs do not promise an info for NaN/Inf input: refuse it here, loudly.
+    if (!M.allFinite()) throw Error("svd: the " + shape_str(m0, n0) + " matrix contains NaN or Inf");
     // Work on A = M (m >= n) or A = M^T (then U and V swap): cusolverDnXgesvd needs m >= n.
     const bool transposed = m0 < n0;
     const Mat<T> A_host = transposed ? Mat<T>(M.transpose()) : M;
@@ -727,6 +729,7 @@ template <class T> SymEig<T> CudaBackend<T>::eigh(const Mat<T>& G) {
   if (G.rows() != G.cols()) throw Error("eigh: matrix is " + shape_str(G.rows(), G.cols()) + ", expected square");
   const Index n = G.rows();
   if (n == 0) return SymEig<T>{Vec<T>(0), Mat<T>(0, 0)};
+  if (!G.allFinite()) throw Error("eigh: the " + shape_str(n, n) + " matrix contains NaN or Inf");
   Impl& I = *impl_;
   DeviceBuffer<T> A = I.upload(G), W(static_cast<std::size_t>(n));
   std::size_t dbytes = 0, hbytes = 0;
