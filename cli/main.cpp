@@ -24,7 +24,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help prints and exits 0; a usage error is one line on stderr, like every other refusal.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "lowrank: error: " << e.what() << " (see --help)\n";
+    return e.get_exit_code();
   } catch (const lowrank::Error& e) {
     std::cerr << "lowrank: error: " << e.what() << "\n";
     return 2;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -63,8 +64,10 @@ class Cli : public ::testing::Test {
   }
   std::vector<std::string> args(const std::string& w, const std::string& x, const std::string& rank,
                                 std::vector<std::string> more = {}) {
-    std::vector<std::string> a = {"solve", "--weights", w, "--acts", x, "--rank", rank, "--out", out,
-                                  "--backend", "reference", "--bits", "128", "--block", "8"};
+    std::vector<std::string> a = {"solve", "--weights", w, "--acts", x, "--rank", rank, "--out", out, "--block", "8"};
+    // --backend reference --bits 128 unless the case sets them itself.
+    if (std::find(more.begin(), more.end(), "--backend") == more.end()) more.insert(more.end(), {"--backend", "reference"});
+    if (std::find(more.begin(), more.end(), "--bits") == more.end()) more.insert(more.end(), {"--bits", "128"});
     a.insert(a.end(), more.begin(), more.end());
     return a;
   }
@@ -117,6 +120,10 @@ TEST_F(Cli, RefusesBadArguments) {
   expect_refused(args(W, X, "2", {"--backend", "abacus"}), {"unknown backend 'abacus'"});
   expect_refused(args(W, X, "2", {"--bits", "32"}), {"--bits", "32"});
   expect_refused(args(W, X, "2", {"--method", "limit", "--mu", "1e-3"}), {"limit", "no --mu"});
+  // Command-line syntax errors (CLI11's) are one line too.
+  expect_refused({"solve", "--weights", W, "--acts", X, "--out", out}, {"--rank", "required"});
+  expect_refused(args(W, X, "2", {"--rank", "3"}), {"--rank"});
+  expect_refused(args(W, X, "two"), {"--rank", "two"});
   const std::string X4 = dir.file("X4.npy");
   write_npy(X4, gaussian(40, 4, 93));
   expect_refused(args(W, X4, "2"), {"shape mismatch", "6 x 5", "40 x 4"});
