@@ -129,7 +129,7 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
   res.objective_ratio = obj_scale > 0 ? res.objective_excess / obj_scale : (res.objective_excess > 0 ? INFINITY : 0.0);
   res.objective_ok = res.objective_ratio <= res.threshold;
   if (!res.objective_ok)
-    res.reasons.push_back("objective ratio " + fmt(res.objective_ratio, 2) + " > " + fmt(res.threshold, 0) +
+    res.reasons.push_back("objective ratio " + fmt(res.objective_ratio, 2) + " > " + std::to_string(int(res.threshold)) +
                           ": f(AB) = " + fmt(double(res.objective), 6) + " exceeds the optimum f_* = " +
                           fmt(double(ref.objective), 6) + " by " + fmt(res.objective_excess, 2));
 
@@ -161,7 +161,7 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
   if (res.forward_judged) {
     res.forward_ok = res.forward_ratio <= res.threshold;
     if (!res.forward_ok)
-      res.reasons.push_back("forward ratio " + fmt(res.forward_ratio, 2) + " > " + fmt(res.threshold, 0) +
+      res.reasons.push_back("forward ratio " + fmt(res.forward_ratio, 2) + " > " + std::to_string(int(res.threshold)) +
                             ": ||AB - W'_*||_F/||W'_*||_F = " + fmt(res.forward_error, 2) + " against u kappa d = " +
                             fmt(res.u * res.kappa * res.d, 2));
   }
