@@ -1,0 +1,244 @@
+#include "common.hpp"
+
+#include <Eigen/QR>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+
+#include "lowrank/core/error.hpp"
+#include "lowrank/core/npy.hpp"
+
+namespace lowrank::proofs {
+
+// ---------------------------------------------------------------- matrices
+std::uint64_t Rng::next_u64() {
+  std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+double Rng::uniform() { return (double(next_u64() >> 11) + 0.5) * 0x1p-53; }
+double Rng::normal() {
+  if (have_spare_) {
+    have_spare_ = false;
+    return spare_;
+  }
+  const double u1 = uniform(), u2 = uniform();
+  const double rad = std::sqrt(-2.0 * std::log(u1)), th = 2.0 * M_PI * u2;
+  spare_ = rad * std::sin(th);
+  have_spare_ = true;
+  return rad * std::cos(th);
+}
+
+MatrixXd gaussian(Index m, Index n, Rng& rng) {
+  MatrixXd g(m, n);
+  for (Index j = 0; j < n; ++j)
+    for (Index i = 0; i < m; ++i) g(i, j) = rng.normal();
+  return g;
+}
+
+MatrixXd haar(Index m, Index k, Rng& rng) {
+  const MatrixXd g = gaussian(m, k, rng);
+  Eigen::HouseholderQR<MatrixXd> qr(g);
+  MatrixXd q = qr.householderQ() * MatrixXd::Identity(m, k);
+  for (Index j = 0; j < k; ++j)
+    if (qr.matrixQR()(j, j) < 0) q.col(j) *= -1;
+  return q;
+}
+
+VectorXd geometric(Index q, double kappa) {
+  VectorXd s(q);
+  for (Index i = 0; i < q; ++i) s(i) = q == 1 ? 1.0 : std::pow(kappa, -double(i) / double(q - 1));
+  return s;
+}
+
+MatrixXd latms(Index N, Index n, const VectorXd& s, Rng& rng) {
+  const Index q = s.size();
+  if (q > std::min(N, n)) throw Error("latms: " + std::to_string(q) + " singular values for a " + shape_str(N, n) + " matrix");
+  return haar(N, q, rng) * s.asDiagonal() * haar(n, q, rng).transpose();
+}
+
+// ---------------------------------------------------------------- reference
+MatrixMP mp(const MatrixXd& m) { return m.cast<mpreal>(); }
+
+ThinSvd<mpreal> mp_svd(const MatrixMP& M) {
+  ReferenceBackend be;
+  return be.svd(M);
+}
+
+mpreal norm2(const MatrixMP& M) {
+  if (M.size() == 0) return mpreal(0);
+  const ThinSvd<mpreal> s = mp_svd(M);
+  return s.s.size() ? s.s(0) : mpreal(0);
+}
+
+mpreal objective(const MatrixMP& W, const MatrixMP& Wp, const MatrixMP& Xpaper) {
+  return ((W - Wp) * Xpaper).norm();
+}
+
+double unit_roundoff_bits(int bits) { return std::ldexp(1.0, -bits); }
+
+RefRun ref_solve(const Problem& p, Method method, double mu, Index block_rows) {
+  ReferenceBackend be;
+  MatrixRowSource X(p.X, 0x1p-53, p.name);
+  SolveOptions o;
+  o.method = method;
+  o.rank = p.r;
+  o.mu = mu;
+  o.block_rows = block_rows;
+  RefRun run{solve(be, mp(p.W), X, o), MatrixMP()};
+  if (run.sol.report.status == "ok") run.Wp = run.sol.A * run.sol.B;
+  return run;
+}
+
+Sensitivity sensitivity(const Problem& p) {
+  const MatrixMP W = mp(p.W), Xp = mp(p.X).transpose();
+  const ThinSvd<mpreal> wx = mp_svd(MatrixMP(W * Xp));
+  const ThinSvd<mpreal> x = mp_svd(Xp);
+  Sensitivity s;
+  s.norm_w2 = norm2(W).toDouble();
+  s.norm_wf = W.norm().toDouble();
+  s.norm_x2 = x.s(0).toDouble();
+  const mpreal xmin = x.s(x.s.size() - 1);
+  s.kappa_x = xmin > 0 ? (x.s(0) / xmin).toDouble() : INFINITY;
+  const Index r = p.r, k = wx.s.size();
+  const mpreal sr = (r >= 1 && r <= k) ? wx.s(r - 1) : mpreal(0), sr1 = r < k ? wx.s(r) : mpreal(0);
+  s.gap = (sr - sr1).toDouble();
+  s.gap2 = (sr * sr - sr1 * sr1).toDouble();
+  return s;
+}
+
+double pinv_cut_sensitivity(const Problem& p) {
+  const ThinSvd<mpreal> x = mp_svd(mp(p.X));
+  VectorMP l(p.n());
+  for (Index i = 0; i < p.n(); ++i) l(i) = i < x.s.size() ? x.s(i) * x.s(i) : mpreal(0);
+  const double rtol = double(p.dim()) * 0x1p-53;
+  const mpreal ltol = mpreal(rtol) * rtol * l(0);
+  Index rho = 0;
+  while (rho < p.n() && l(rho) > ltol) ++rho;
+  if (rho == p.n() || rho == 0) return 0.0;
+  return (l(0) / (l(rho - 1) - l(rho))).toDouble();
+}
+
+// ---------------------------------------------------------------- reporting
+std::string sci(double x, int digits) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*e", digits, x);
+  return b;
+}
+std::string fix(double x, int digits) {
+  if (!std::isfinite(x)) return sci(x);
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", digits, x);
+  return b;
+}
+
+std::string Table::str() const {
+  std::vector<std::size_t> w(header_.size(), 0);
+  for (std::size_t j = 0; j < header_.size(); ++j) w[j] = header_[j].size();
+  for (const auto& r : rows_)
+    for (std::size_t j = 0; j < r.size() && j < w.size(); ++j) w[j] = std::max(w[j], r[j].size());
+  std::ostringstream o;
+  auto line = [&](const std::vector<std::string>& r) {
+    o << " ";
+    for (std::size_t j = 0; j < w.size(); ++j)
+      o << " " << std::setw(int(w[j])) << (j < r.size() ? r[j] : std::string()) << (j + 1 < w.size() ? " |" : "");
+    o << "\n";
+  };
+  line(header_);
+  o << "  ";
+  for (std::size_t j = 0; j < w.size(); ++j) o << std::string(w[j] + 2, '-') << (j + 1 < w.size() ? "+" : "");
+  o << "\n";
+  for (const auto& r : rows_) line(r);
+  return o.str();
+}
+
+std::string Table::csv() const {
+  std::ostringstream o;
+  auto line = [&](const std::vector<std::string>& r) {
+    for (std::size_t j = 0; j < r.size(); ++j) {
+      const bool q = r[j].find_first_of(",\"") != std::string::npos;
+      o << (j ? "," : "") << (q ? "\"" : "") << r[j] << (q ? "\"" : "");
+    }
+    o << "\n";
+  };
+  line(header_);
+  for (const auto& r : rows_) line(r);
+  return o.str();
+}
+
+CheckContext::CheckContext(const ProveOptions& o, std::string name, std::string title) : opt(o) {
+  res_.name = std::move(name);
+  res_.title = std::move(title);
+  std::filesystem::create_directories(opt.out);
+  out << "== check " << res_.name << ": " << res_.title << "\n";
+}
+
+std::string CheckContext::path(const std::string& file) const { return opt.out + "/" + file; }
+
+void CheckContext::write(const std::string& file, const std::string& bytes) {
+  write_file_atomic(path(file), bytes);
+  res_.files.push_back(file);
+}
+
+void CheckContext::table(const Table& t, const std::string& csv_name) {
+  out << t.str();
+  write(csv_name, t.csv());
+}
+
+void CheckContext::plot(const std::string& gp_name, const std::string& script, const std::string& png_name) {
+  write(gp_name, script);
+  // gnuplot writes the PNG under a temporary name (set in the script as the literal
+  // "PNGTMP"), renamed when complete: never a partial image.
+  const std::string tmp = png_name + ".tmp.png";
+  std::string s = script;
+  for (std::size_t pos; (pos = s.find("PNGTMP")) != std::string::npos;) s.replace(pos, 6, tmp);
+  const std::string run_gp = gp_name + ".run";
+  write_file_atomic(path(run_gp), s);
+  const std::string cmd = "cd '" + opt.out + "' && gnuplot '" + run_gp + "' > /dev/null 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::filesystem::remove(path(run_gp));
+  if (rc != 0 || !std::filesystem::exists(path(tmp))) {
+    std::filesystem::remove(path(tmp));
+    out << "  (plot " << png_name << " not written: gnuplot failed or is missing; the script is " << gp_name << ")\n";
+    return;
+  }
+  std::filesystem::rename(path(tmp), path(png_name));
+  res_.files.push_back(png_name);
+}
+
+void CheckContext::expect(bool ok, const std::string& what) {
+  ++n_expect_;
+  if (!ok) failures_.push_back(what);
+}
+
+CheckResult CheckContext::finish() {
+  res_.passed = failures_.empty() && n_expect_ > 0;
+  if (n_expect_ == 0) failures_.push_back("nothing was checked");
+  for (const auto& f : failures_) out << "  FAILED: " << f << "\n";
+  out << "-- " << res_.name << ": " << (res_.passed ? "PASS" : "FAIL") << " (" << n_expect_ - int(failures_.size())
+      << "/" << n_expect_ << " assertions hold)\n";
+  res_.text = out.str();
+  return res_;
+}
+
+double loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
+  const std::size_t n = x.size();
+  if (n < 2) return NAN;
+  double mx = 0, my = 0;
+  for (std::size_t i = 0; i < n; ++i) mx += std::log10(x[i]), my += std::log10(y[i]);
+  mx /= n, my /= n;
+  double sxy = 0, sxx = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double dx = std::log10(x[i]) - mx;
+    sxy += dx * (std::log10(y[i]) - my);
+    sxx += dx * dx;
+  }
+  return sxy / sxx;
+}
+
+}  // namespace lowrank::proofs
