@@ -30,6 +30,11 @@ SolvedFactors run_cuda(const CudaOptions& co, const BackendRequest& req, const M
     rep.extra["stream_seconds_compute"] = st.seconds_compute;
     rep.extra["stream_seconds_host_fill"] = st.seconds_host_fill;
     rep.extra["stream_h2d_hidden_fraction"] = st.hidden_fraction;
+    if (st.what == "tsqr" && st.blocks > 1 && 2 * st.block_rows < st.n)
+      rep.notes.push_back("streaming TSQR with blocks of " + std::to_string(st.block_rows) + " < n / 2 = " +
+                          std::to_string(st.n / 2) + " rows factors " +
+                          std::to_string(1.0 + 2.0 * double(st.n) / (3.0 * double(st.block_rows))) +
+                          "x the useful flops; a --block of a few n is faster");
   }
   // Every SVD of the solve: driver and accuracy, in call order.
   const auto& log = be.svd_log();
