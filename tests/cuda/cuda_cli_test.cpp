@@ -53,7 +53,9 @@ class CudaCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir); }
   CliRun run(const std::vector<std::string>& extra) {
-    std::string cmd = std::string("'") + LOWRANK_BIN + "' solve -W '" + (dir / "W.npy").string() + "' -X '" +
+    // $LOWRANK_BIN overrides the build-time path (binaries carried to another machine).
+    const char* env_bin = std::getenv("LOWRANK_BIN");
+    std::string cmd = std::string("'") + (env_bin && *env_bin ? env_bin : LOWRANK_BIN) + "' solve -W '" + (dir / "W.npy").string() + "' -X '" +
                       (dir / "X.npy").string() + "' -r 3 --backend cuda --out '" + (dir / "out").string() + "'";
     for (const auto& e : extra) cmd += " " + e;
     cmd += " >'" + (dir / "o.txt").string() + "' 2>'" + (dir / "e.txt").string() + "'";
