@@ -1,0 +1,223 @@
+// CPU backend benchmarks, side by side in one run (Google Benchmark, manual time, medians over
+// --benchmark_repetitions). At the end a MAGMA-style table is printed with, per row: shape,
+// median seconds, GFLOP/s (MAGMA testing/flops.h counts), fraction of this machine's dgemm peak
+// measured in the same run, and accuracy columns.
+//
+//   qr/*    streaming TSQR (geqrf + tpqrt, block 4096)  vs  in-memory geqrf of X^T  vs  syrk + potrf
+//           flops: geqrf 2Nn^2 - 2n^3/3 for both QRs; syrk Nn(n+1) + potrf n^3/3.
+//           accuracy: ||R^T R - X X^T||_F / (||X||_2 ||X||_F) (X X^T by dsyrk in double; for
+//           syrk+potrf, L L^T in place of R^T R).
+//   e2e/*   lowrank::solve (the driver) with CpuBackend<double>: coala vs svd-llm.
+//           accuracy: relative objective f / f_coala - 1 and ||W'_svdllm - W'_coala||_F / ||W||_F.
+// X^T = Z diag(d) with Z Gaussian and d geometric from 1 to 1e-3 (kappa(X) ~ 1e3): well within
+// svd-llm's reach in float64, so the timing comparison is of the happy path.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+#include <lapacke.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lowrank/core/driver.hpp"
+#include "lowrank/fast/cpu_backend.hpp"
+
+namespace {
+using namespace lowrank;
+
+struct Row {
+  std::string group, name, shape;
+  double flops = 0;
+  std::vector<double> seconds;
+  std::map<std::string, double> acc;
+};
+std::map<std::string, Row> rows;  // key: group/name/shape
+std::vector<std::string> order;
+double dgemm_peak_gflops = 0;
+
+Row& row(const std::string& group, const std::string& name, const std::string& shape) {
+  const std::string key = group + "/" + name + "/" + shape;
+  if (!rows.count(key)) order.push_back(key);
+  Row& r = rows[key];
+  r.group = group; r.name = name; r.shape = shape;
+  return r;
+}
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+MatrixXd make_x(Index N, Index n, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> nd;
+  MatrixXd X(N, n);
+  for (Index j = 0; j < n; ++j) {
+    const double d = std::pow(1e-3, double(j) / double(std::max<Index>(1, n - 1)));
+    for (Index i = 0; i < N; ++i) X(i, j) = d * nd(g);
+  }
+  return X;
+}
+MatrixXd make_w(Index m, Index n, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> nd;
+  MatrixXd W(m, n);
+  for (Index j = 0; j < n; ++j)
+    for (Index i = 0; i < m; ++i) W(i, j) = nd(g);
+  return W;
+}
+
+// Cached data per shape (generation is not timed).
+struct Data {
+  MatrixXd X, G;  // X: N x n, G = X^T X... as X X^T in MATH.md's orientation (n x n)
+  double x2 = 0, xf = 0;
+};
+std::map<std::pair<Index, Index>, Data> cache;
+const Data& data(Index N, Index n) {
+  auto key = std::make_pair(N, n);
+  if (!cache.count(key)) {
+    cache.clear();  // hold one shape at a time
+    Data d;
+    d.X = make_x(N, n, 1000 + n);
+    d.G = MatrixXd::Zero(n, n);
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, int(n), int(N), 1.0, d.X.data(), int(N), 0.0, d.G.data(), int(n));
+    d.G.triangularView<Eigen::StrictlyLower>() = d.G.transpose();
+    d.xf = d.X.norm();
+    d.x2 = std::sqrt(Eigen::SelfAdjointEigenSolver<MatrixXd>(d.G, Eigen::EigenvaluesOnly).eigenvalues().maxCoeff());
+    cache[key] = std::move(d);
+  }
+  return cache[key];
+}
+
+std::string shape_of(Index N, Index n) { return "N=" + std::to_string(N) + " n=" + std::to_string(n); }
+
+void BM_dgemm(benchmark::State& st) {
+  const Index n = st.range(0);
+  const MatrixXd A = make_w(n, n, 1), B = make_w(n, n, 2);
+  MatrixXd C(n, n);
+  Row& r = row("peak", "dgemm", "n=" + std::to_string(n));
+  r.flops = 2.0 * n * n * n;
+  for (auto _ : st) {
+    const double t0 = now();
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0, A.data(), int(n), B.data(),
+                int(n), 0.0, C.data(), int(n));
+    const double t = now() - t0;
+    st.SetIterationTime(t);
+    r.seconds.push_back(t);
+    dgemm_peak_gflops = std::max(dgemm_peak_gflops, r.flops / t * 1e-9);
+  }
+}
+
+double gram_residual(const MatrixXd& R, const Data& d) {
+  return (R.transpose() * R - d.G).norm() / (d.x2 * d.xf);
+}
+
+void BM_qr(benchmark::State& st) {
+  const Index n = st.range(0), N = st.range(1) * n, variant = st.range(2);
+  const Data& d = data(N, n);
+  const char* names[] = {"tsqr-stream(b=4096)", "geqrf-in-memory", "syrk+potrf"};
+  Row& r = row("qr", names[variant], shape_of(N, n));
+  r.flops = variant < 2 ? 2.0 * N * n * n - 2.0 * n * n * n / 3.0 : double(N) * n * (n + 1) + double(n) * n * n / 3.0;
+  for (auto _ : st) {
+    MatrixRowSource src(d.X);  // copy of X outside the timing
+    CpuOptions o;
+    o.in_memory_qr = variant == 1;
+    CpuBackend<double> be(o);
+    MatrixXd R;
+    const double t0 = now();
+    if (variant < 2) {
+      R = be.accumulate_r(src, 4096);
+    } else {
+      const MatrixXd G = be.accumulate_gram(src, 4096);
+      MatrixXd L;
+      if (!be.cholesky_lower(G, L)) st.SkipWithError("potrf broke down");
+      R = L.transpose();
+    }
+    const double t = now() - t0;
+    st.SetIterationTime(t);
+    r.seconds.push_back(t);
+    r.acc["|RtR-XXt|/(|X|2|X|F)"] = gram_residual(R, d);
+    r.acc["bytes_held"] = double(be.stats().accumulate_bytes);
+  }
+}
+
+void BM_e2e(benchmark::State& st) {
+  const Index n = st.range(0), N = st.range(1) * n, m = st.range(2) * n / 10, variant = st.range(3);
+  const Data& d = data(N, n);
+  const MatrixXd W = make_w(m, n, 77 + m);
+  const std::string shape = "m=" + std::to_string(m) + " n=" + std::to_string(n) + " N=" + std::to_string(N) + " r=" + std::to_string(n / 4);
+  Row& r = row("e2e", variant == 0 ? "coala" : "svd-llm", shape);
+  for (auto _ : st) {
+    MatrixRowSource src(d.X);
+    CpuBackend<double> be;
+    SolveOptions opt;
+    opt.method = variant == 0 ? Method::coala : Method::svd_llm;
+    opt.rank = n / 4;
+    const double t0 = now();
+    const Solution<double> s = solve(be, W, src, opt);
+    const double t = now() - t0;
+    st.SetIterationTime(t);
+    r.seconds.push_back(t);
+    double fl = 0;
+    for (const auto& [k, ks] : be.stats().kernels) fl += ks.flops;
+    r.flops = fl;  // nominal LAPACK/BLAS flops of the whole solve (driver's Eigen products excluded)
+    static std::map<std::string, std::pair<double, MatrixXd>> coala_ref;
+    const MatrixXd Wp = s.A * s.B;
+    if (variant == 0) coala_ref[shape] = {s.objective, Wp};
+    if (coala_ref.count(shape)) {
+      r.acc["f/f_coala-1"] = s.objective / coala_ref[shape].first - 1;
+      r.acc["|W'-W'coala|/|W|"] = (Wp - coala_ref[shape].second).norm() / W.norm();
+    }
+    for (const auto& [phase, sec] : s.report.seconds) r.acc["t_" + phase] = sec;
+  }
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t k = v.size();
+  return k == 0 ? 0 : (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]));
+}
+
+void print_table() {
+  std::printf("\n# MAGMA-style summary (medians over repetitions); dgemm peak = %.1f GFLOP/s (best of run), OpenBLAS threads = %d\n",
+              dgemm_peak_gflops, cpu_threads());
+  std::printf("%-5s %-22s %-34s %10s %9s %7s  %s\n", "group", "routine", "shape", "sec", "GFLOP/s", "peak", "accuracy / extra");
+  for (const auto& key : order) {
+    const Row& r = rows[key];
+    const double t = median(r.seconds), gf = t > 0 ? r.flops / t * 1e-9 : 0;
+    std::string extra;
+    char buf[96];
+    for (const auto& [k, v] : r.acc) {
+      std::snprintf(buf, sizeof buf, "%s=%.3g ", k.c_str(), v);
+      extra += buf;
+    }
+    std::printf("%-5s %-22s %-34s %10.4f %9.2f %6.1f%%  %s\n", r.group.c_str(), r.name.c_str(), r.shape.c_str(), t, gf,
+                dgemm_peak_gflops > 0 ? 100 * gf / dgemm_peak_gflops : 0.0, extra.c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // LOWRANK_BENCH_QUICK=1: small shapes (a smoke run); default: the shapes of bench/results/cpu.md.
+  const bool quick = std::getenv("LOWRANK_BENCH_QUICK") != nullptr;
+  benchmark::RegisterBenchmark("dgemm", BM_dgemm)->Arg(quick ? 512 : 2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  std::vector<std::pair<Index, Index>> qr_shapes = quick ? std::vector<std::pair<Index, Index>>{{256, 8}, {256, 64}}
+                                                         : std::vector<std::pair<Index, Index>>{{1024, 8}, {1024, 64}, {2048, 8}};
+  for (auto [n, f] : qr_shapes)
+    for (int v = 0; v < 3; ++v)
+      benchmark::RegisterBenchmark("qr", BM_qr)->Args({n, f, v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  // e2e: n, N/n, m*10/n (10: m = n, 27: m = 2.7 n), variant
+  std::vector<std::array<Index, 3>> e2e = quick ? std::vector<std::array<Index, 3>>{{256, 8, 10}}
+                                                : std::vector<std::array<Index, 3>>{{1024, 8, 10}, {1024, 8, 27}, {1024, 64, 10},
+                                                                                    {2048, 8, 10}, {2048, 8, 27}};
+  for (auto s : e2e)
+    for (int v = 0; v < 2; ++v)
+      benchmark::RegisterBenchmark("e2e", BM_e2e)->Args({s[0], s[1], s[2], v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  print_table();
+  return 0;
+}
