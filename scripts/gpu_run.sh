@@ -13,6 +13,9 @@
 #   e2e     lowrank::solve COALA vs svd-llm, m = 4096, n = 4096, 11008, 14336, N = 500k, r = 1024
 #   quick   every bench at n = 4096 only (a few minutes in all)
 #   report  merge the per-stage files into cuda_<device>.md / .json
+#   Any bench stage takes its own list after a colon (qr64:14336, svd64:4096x14336, e2e:11008) to
+#   split a run that would pass a per-command time limit; SVD stages default to REPS_SVD=1 and e2e
+#   to E2E_SVD=gesvd (the accurate default; gesvdp / gesvdj for comparison).
 #
 # Binaries built on another machine with the same libraries can be carried in and used with
 # BUILD_DIR=<their build folder> (stages test and the benches need only lowrank, the three
@@ -72,12 +75,19 @@ stage_test() {
     exit 3
   fi
 }
+# A stage may name its own list after a colon: qr64:4096  svd64:4096x14336  e2e:11008 (the result
+# file then carries that suffix, so the parts of a split run are all merged by `report`).
+ARG=""
+tag() { [ -n "$ARG" ] && echo "$1_$(printf '%s' "$ARG" | tr -c 'A-Za-z0-9' '_')" || echo "$1"; }
 stage_peak() { bench peak peak; }
-stage_qr32() { bench qr32 qr --dtype float32 --n "$NS" --N "$NTOK" --reps "$REPS"; }
-stage_qr64() { bench qr64 qr --dtype float64 --n "$NS" --N "$NTOK" --reps "$REPS"; }
-stage_svd32() { bench svd32 svd --dtype float32 --shapes 4096x4096,4096x11008,4096x14336 --reps "$REPS"; }
-stage_svd64() { bench svd64 svd --dtype float64 --shapes 4096x4096,4096x11008,4096x14336 --reps "$REPS"; }
-stage_e2e() { bench e2e e2e --dtype float64,float32 --n "$NS" --N "${BENCH_NTOK:-500000}" --m 4096; }
+stage_qr32() { bench "$(tag qr32)" qr --dtype float32 --n "${ARG:-$NS}" --N "$NTOK" --reps "$REPS"; }
+stage_qr64() { bench "$(tag qr64)" qr --dtype float64 --n "${ARG:-$NS}" --N "$NTOK" --reps "$REPS"; }
+SHAPES=4096x4096,4096x11008,4096x14336
+stage_svd32() { bench "$(tag svd32)" svd --dtype float32 --shapes "${ARG:-$SHAPES}" --reps "${REPS_SVD:-1}"; }
+stage_svd64() { bench "$(tag svd64)" svd --dtype float64 --shapes "${ARG:-$SHAPES}" --reps "${REPS_SVD:-1}"; }
+stage_e2e() {
+  bench "$(tag e2e)" e2e --dtype float64,float32 --n "${ARG:-$NS}" --N "${BENCH_NTOK:-500000}" --m 4096 --svd "${E2E_SVD:-gesvd}"
+}
 stage_quick() {
   bench quick_qr qr --n 4096 --N 62500,500000 --reps 2
   bench quick_svd svd --shapes 4096x4096 --reps 2
@@ -86,7 +96,11 @@ stage_quick() {
 stage_report() {
   local parts=()
   for s in peak qr32 qr64 svd32 svd64 e2e quick_qr quick_svd quick_e2e; do
-    [ -f "$OUT.$s.md" ] && parts+=("$s")
+    for f in "$OUT.$s.md" "$OUT.$s"_*.md; do
+      [ -f "$f" ] || continue
+      f=${f#"$OUT."}
+      parts+=("${f%.md}")
+    done
   done
   [ ${#parts[@]} -gt 0 ] || { echo "gpu_run.sh: no stage results in $RES" >&2; exit 2; }
   {
@@ -114,9 +128,12 @@ EOF
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(all)
 for st in "${stages[@]}"; do
-  case "$st" in
+  ARG=""
+  name=$st
+  if [[ "$st" == *:* ]]; then name=${st%%:*}; ARG=${st#*:}; fi
+  case "$name" in
     all) for s in build test peak qr32 qr64 svd32 svd64 e2e report; do "stage_$s"; done ;;
-    build|test|peak|qr32|qr64|svd32|svd64|e2e|quick|report) "stage_$st" ;;
+    build|test|peak|qr32|qr64|svd32|svd64|e2e|quick|report) "stage_$name" ;;
     *) echo "gpu_run.sh: unknown stage '$st'" >&2; exit 2 ;;
   esac
 done

@@ -4,6 +4,7 @@
 //   bench_cuda qr   [--n ..] [--N ..]    streaming TSQR vs in-memory Xgeqrf vs syrk + potrf
 //   bench_cuda svd  [--shapes MxN,..]    gesvd, gesvdj, gesvdp, gesvdr on the same matrix
 //   bench_cuda e2e  [--n ..] [--N ..]    lowrank::solve: COALA vs svd-llm end to end
+// e2e also: --svd gesvd|gesvdj|gesvdp|gesvdr (the driver of every SVD in the solves; default gesvd)
 // common: --dtype float32,float64  --md FILE (append a Markdown section)  --json FILE (write rows)
 //         --reps R (medians over R repetitions; default 3, 1 for e2e)
 //
@@ -49,6 +50,7 @@ struct Args {
   Index pool = 62500, m = 4096, block = 0;  // block 0: 4 n rows (capped by device memory)
   double cond = 1e3, rank_frac = 0.25;
   int reps = 3;
+  std::string svd = "gesvd";  // e2e: the SVD driver of the solves
   std::string md, json_path;
 };
 
@@ -82,6 +84,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--cond") a.cond = std::stod(v);
     else if (k == "--rank-frac") a.rank_frac = std::stod(v);
     else if (k == "--reps") a.reps = std::max(1, std::stoi(v));
+    else if (k == "--svd") a.svd = v;
     else if (k == "--md") a.md = v;
     else if (k == "--json") a.json_path = v;
     else if (k == "--shapes") {
@@ -396,6 +399,7 @@ void bench_e2e(const Args& a, Out& out, Index n, Index N, const std::vector<doub
   double coala_wall = 0;
   for (Method meth : {Method::coala, Method::svd_llm}) {
     CudaOptions co;
+    co.svd = parse_svd_driver(a.svd);
     co.svd_rank = r;
     CudaBackend<T> be(co);
     PeriodicSource src(pool.data(), P, n, N);
@@ -478,7 +482,7 @@ int main(int argc, char** argv) {
       }
       out.note(head);
     } else if (a.section == "e2e") {
-      out.header("End to end: lowrank::solve, COALA vs svd-llm (cond " + fmt("%.0e", a.cond) + ")",
+      out.header("End to end: lowrank::solve, COALA vs svd-llm (cond " + fmt("%.0e", a.cond) + ", SVD driver " + a.svd + ")",
                  "dtype | method | shape | seconds (wall) | COALA / svd-llm | status | objective ||(W-AB)X||_F | "
                  "rel. to fp64 COALA | H2D hidden | ||MV-US||/||M|| (last SVD) | phases (s)");
       for (Index n : a.n)
