@@ -1,4 +1,5 @@
 // lowrank gen: (re)generates the case corpus from its seeds (data/corpus.hpp).
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -60,12 +61,18 @@ void run_gen(const GenArgs& a) {
                                       {"regenerate", c.large ? "lowrank gen --large" : "lowrank gen"}});
       continue;
     }
-    manifest["cases"].push_back(entry);
-    if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
-    if (!a.quiet) std::cerr << "gen: " << c.name << " ..." << std::flush;
-    write_case(c, out + "/" + c.name, a.bits);
-    ++made;
-    if (!a.quiet) std::cerr << " done\n";
+    if (only.empty() || std::find(only.begin(), only.end(), c.name) != only.end()) {
+      if (!a.quiet) std::cerr << "gen: " << c.name << " ..." << std::flush;
+      write_case(c, out + "/" + c.name, a.bits);
+      ++made;
+      if (!a.quiet) std::cerr << " done\n";
+    }
+    // The manifest lists the cases present in `out` (generated now or earlier); the others by seed.
+    if (std::filesystem::exists(out + "/" + c.name + "/case.json"))
+      manifest["cases"].push_back(entry);
+    else
+      manifest["not_here"].push_back({{"name", c.name}, {"large", c.large}, {"seed", c.seed},
+                                      {"regenerate", std::string(c.large ? "lowrank gen --large" : "lowrank gen") + " --only " + c.name}});
   }
   write_file_atomic(out + "/manifest.json", manifest.dump(1) + "\n");
   if (!a.quiet) std::cerr << "gen: wrote " << made << " case(s) and manifest.json under " << out << "\n";

@@ -11,6 +11,7 @@ expect() {  # expect RC DESCRIPTION -- command...
   if [ "$rc" != "$want" ]; then echo "FAILED: $what: exit $rc, expected $want"; cat "$T/out.txt"; fails=$((fails+1));
   else echo "ok: $what (exit $rc)"; fi
 }
+no_out() { ! grep -q -- "$1" "$T/out.txt" || { echo "FAILED: output has '$1'"; cat "$T/out.txt"; fails=$((fails+1)); }; }
 grep_out() { grep -q -- "$1" "$T/out.txt" || { echo "FAILED: output lacks '$1'"; cat "$T/out.txt"; fails=$((fails+1)); }; }
 
 W=$C/well_conditioned_16
@@ -25,7 +26,7 @@ np.save(t + "/A_short.npy", A[:-1])
 An = A.copy(); An[2, 1] = np.nan; np.save(t + "/A_nan.npy", An)
 PYEOF
 expect 0 "check passes the reference" -- "$L" check --case "$W" --a "$W/A_ref.npy" --b "$W/B_ref.npy"; grep_out PASS
-expect 1 "check fails 1e3 u perturbation" -- "$L" check --case "$W" --a "$T/A_pert.npy" --b "$W/B_ref.npy"; grep_out "forward ratio"
+expect 1 "check fails 1e3 u perturbation" -- "$L" check --case "$W" --a "$T/A_pert.npy" --b "$W/B_ref.npy"; grep_out "forward ratio"; no_out "lowrank: error"
 expect 1 "check fails rank r+1" -- "$L" check --case "$W" --a "$T/A_wide.npy" --b "$T/B_wide.npy"; grep_out "rank above r"
 expect 1 "check fails wrong shape" -- "$L" check --case "$W" --a "$T/A_short.npy" --b "$W/B_ref.npy"; grep_out "wrong shape"
 expect 1 "check fails NaN" -- "$L" check --case "$W" --a "$T/A_nan.npy" --b "$W/B_ref.npy"; grep_out "NaN"
