@@ -16,7 +16,10 @@
 #include <random>
 #include <vector>
 
-#include "lowrank/reference/backend.hpp"  // first: mpreal.h configures mpfr.h
+#include <Eigen/QR>
+#include <Eigen/SVD>
+
+#include "lowrank/reference/backend.hpp"  // before <mpfr.h>: mpreal.h configures it
 
 #include <mpfr.h>
 
@@ -182,6 +185,29 @@ void BM_svd_reference(benchmark::State& st) {
   timed(st, gesvd_flops(n, n), [&] { benchmark::DoNotOptimize(be.svd(A).s.data()); });
 }
 
+// What stands in the way of the SVD: Eigen's generic GEMM over mpreal (the divide-and-conquer
+// part of BDCSVD is GEMM) and the one-sided JacobiSVD, for comparison.
+void BM_gemm_eigen_mpreal(benchmark::State& st) {
+  const Index n = st.range(0);
+  lowrank::set_reference_bits(kBits);
+  const MatrixMP A = random_matrix(n, 3), B = random_matrix(n, 4);
+  MatrixMP C(n, n);
+  timed(st, 2.0 * double(n) * double(n) * double(n), [&] {
+    C.noalias() = A * B;
+    benchmark::DoNotOptimize(C.data());
+  });
+}
+
+void BM_svd_eigen_jacobi(benchmark::State& st) {
+  const Index n = st.range(0);
+  lowrank::set_reference_bits(kBits);
+  const MatrixMP A = random_matrix(n, 2);
+  timed(st, gesvd_flops(n, n), [&] {
+    Eigen::JacobiSVD<MatrixMP> svd(A, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    benchmark::DoNotOptimize(svd.singularValues().data());
+  });
+}
+
 }  // namespace
 
 BENCHMARK(BM_mpfr_fma_dot)->Repetitions(5)->ReportAggregatesOnly(true);
@@ -190,6 +216,8 @@ BENCHMARK(BM_mpfr_mul_add)->Repetitions(5)->ReportAggregatesOnly(true);
 BENCHMARK(BM_qr_inplace_mpfr)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_qr_eigen_mpreal)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_svd_reference)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
+BENCHMARK(BM_gemm_eigen_mpreal)->Arg(128)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
+BENCHMARK(BM_svd_eigen_jacobi)->Arg(128)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(1);
 
 int main(int argc, char** argv) {
   g_fma_per_s = measure_fma_rate();
