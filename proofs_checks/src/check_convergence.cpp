@@ -8,16 +8,20 @@ namespace lowrank::proofs {
 
 namespace {
 std::vector<Problem> convergence_cases(bool quick) {
+  // --quick: 24 x 16, N = 32, r = 5 (MPFR SVD cost ~ n^3); full: 40 x 30, N = 60, r = 8, 3 seeds.
+  const Index m = quick ? 24 : 40, n = quick ? 16 : 30, N = quick ? 32 : 60, r = quick ? 5 : 8;
+  const Index Nmid = quick ? 8 : 12, Nfew = quick ? 3 : 5, live = quick ? 3 : 4;
   std::vector<Problem> c;
   const int seeds = quick ? 1 : 3;
   for (int s = 0; s < seeds; ++s) {
     Rng g(401 + 10 * s);
-    c.push_back({"k>=r: 40x30, N=60", gaussian(40, 30, g), latms(60, 30, geometric(30, 1e2), g), 8});
-    c.push_back({"k>=r: N=12 < n", gaussian(40, 30, g), latms(12, 30, geometric(12, 1e1), g), 8});
-    c.push_back({"k<r: N=5 < r=8", gaussian(40, 30, g), latms(5, 30, geometric(5, 1e1), g), 8});
-    MatrixXd X = latms(60, 30, geometric(30, 1e1), g);
-    for (Index j = 4; j < 30; ++j) X.col(j).setZero();  // 4 live input features: rank(WX) = 4
-    c.push_back({"k<r: 4 live features", gaussian(40, 30, g), X, 8});
+    const std::string dims = shape_str(m, n);
+    c.push_back({"k>=r: " + dims + ", N=" + std::to_string(N), gaussian(m, n, g), latms(N, n, geometric(n, 1e2), g), r});
+    c.push_back({"k>=r: N=" + std::to_string(Nmid) + " < n", gaussian(m, n, g), latms(Nmid, n, geometric(Nmid, 1e1), g), r});
+    c.push_back({"k<r: N=" + std::to_string(Nfew) + " < r=" + std::to_string(r), gaussian(m, n, g), latms(Nfew, n, geometric(Nfew, 1e1), g), r});
+    MatrixXd X = latms(N, n, geometric(n, 1e1), g);
+    for (Index j = live; j < n; ++j) X.col(j).setZero();  // `live` input features: rank(WX) = live
+    c.push_back({"k<r: " + std::to_string(live) + " live features", gaussian(m, n, g), X, r});
   }
   if (!quick) {
     Rng g(450);
@@ -50,7 +54,7 @@ CheckResult check_convergence(const ProveOptions& opt) {
     const RefRun lim = ref_solve(p, Method::limit);
     c.expect(lim.sol.report.status == "ok" && lim.sol.report.wx_rank == k,
              p.name + ": limit method failed or decided rank(WX) = " + std::to_string(lim.sol.report.wx_rank) + " != " + std::to_string(k));
-    const double nW2 = norm2(W).toDouble(), nWF = W.norm().toDouble();
+    const double nW2 = norm2d(p.W), nWF = W.norm().toDouble();
     const bool big = k >= p.r;
     auto sv = [&](Index i) { return i < wx.s.size() ? wx.s(i).toDouble() : 0.0; };
     double delta = 0, g2 = 0, s1 = sv(0), sk = k > 0 ? sv(k - 1) : 0, mu0;

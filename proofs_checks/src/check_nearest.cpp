@@ -59,7 +59,7 @@ CheckResult check_nearest(const ProveOptions& opt) {
     const MatrixMP I = MatrixMP::Identity(p.n(), p.n());
     const MatrixMP Ur = co.sol.A;
     const MatrixMP Wc = co.Wp, Wp = pi.Wp;
-    const Sensitivity s = sensitivity(p);
+    const Sensitivity s = sensitivity(p, co.sol.report);
     const double sc_f = u * double(p.dim()) * s.norm_w2 * s.norm_x2;
     const double sc_w2 = u * double(p.dim()) * s.norm_wf * s.norm_wf;
     mpreal tail2(0);

@@ -44,11 +44,13 @@ CheckResult check_self_consistency(const ProveOptions& opt) {
   const int saved = reference_bits();
   for (const Problem& p : hard_cases(opt.quick)) {
     set_reference_bits(std::max(512, saved));
-    const Sensitivity s = sensitivity(p);
+    const SolveReport rep = ref_solve(p, Method::coala).sol.report;
+    const Sensitivity s = sensitivity(p, rep);
+    const double cut = pinv_cut_sensitivity(p, rep);
     for (Method m : {Method::coala, Method::svd_llm, Method::svd_llm_v2, Method::pinv}) {
       const bool gram = m != Method::coala;
       double kap = gram ? s.kappa_g() + s.kappa_c() + s.kappa_x : s.kappa_c();
-      if (m == Method::pinv) kap += pinv_cut_sensitivity(p);  // where pinv cuts X's range
+      if (m == Method::pinv) kap += cut;  // where pinv cuts X's range
       std::vector<int> ps = opt.quick ? std::vector<int>{64, 128} : std::vector<int>{64, 128, 256, 512};
       for (int bits : ps) {
         const double up = std::ldexp(1.0, -bits);

@@ -35,7 +35,7 @@ CheckResult check_streaming(const ProveOptions& opt) {
     MatrixMP R1 = be.accumulate_r(X, p.N());
     normalize_row_signs(R1);
     const RefRun one = ref_solve(p, Method::coala, 0.0, p.N());
-    const Sensitivity s = sensitivity(p);
+    const Sensitivity s = sensitivity(p, one.sol.report);
     // kappa over the nonzero singular values (N < n: X has rank N, R's zero rows carry no error).
     const ThinSvd<mpreal> sx = mp_svd(mp(p.X));
     const Index q = std::min(p.N(), p.n());

@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include <Eigen/QR>
+#include <Eigen/SVD>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -93,33 +94,37 @@ RefRun ref_solve(const Problem& p, Method method, double mu, Index block_rows) {
   return run;
 }
 
-Sensitivity sensitivity(const Problem& p) {
-  const MatrixMP W = mp(p.W), Xp = mp(p.X).transpose();
-  const ThinSvd<mpreal> wx = mp_svd(MatrixMP(W * Xp));
-  const ThinSvd<mpreal> x = mp_svd(Xp);
+double norm2d(const MatrixXd& M) {
+  if (M.size() == 0) return 0.0;
+  Eigen::JacobiSVD<MatrixXd> svd(M);
+  return svd.singularValues()(0);
+}
+
+Sensitivity sensitivity(const Problem& p, const SolveReport& coala) {
   Sensitivity s;
-  s.norm_w2 = norm2(W).toDouble();
-  s.norm_wf = W.norm().toDouble();
-  s.norm_x2 = x.s(0).toDouble();
-  const mpreal xmin = x.s(x.s.size() - 1);
-  s.kappa_x = xmin > 0 ? (x.s(0) / xmin).toDouble() : INFINITY;
-  const Index r = p.r, k = wx.s.size();
-  const mpreal sr = (r >= 1 && r <= k) ? wx.s(r - 1) : mpreal(0), sr1 = r < k ? wx.s(r) : mpreal(0);
-  s.gap = (sr - sr1).toDouble();
-  s.gap2 = (sr * sr - sr1 * sr1).toDouble();
+  s.norm_w2 = norm2d(p.W);
+  s.norm_wf = p.W.norm();
+  const auto& x = coala.x_singular_values;
+  s.norm_x2 = x.front();
+  s.kappa_x = x.back() > 0 ? x.front() / x.back() : INFINITY;
+  const auto& sv = coala.singular_values;
+  const Index r = p.r, k = Index(sv.size());
+  const double sr = (r >= 1 && r <= k) ? sv[r - 1] : 0.0, sr1 = r < k ? sv[r] : 0.0;
+  s.gap = sr - sr1;
+  s.gap2 = (sr - sr1) * (sr + sr1);
   return s;
 }
 
-double pinv_cut_sensitivity(const Problem& p) {
-  const ThinSvd<mpreal> x = mp_svd(mp(p.X));
-  VectorMP l(p.n());
-  for (Index i = 0; i < p.n(); ++i) l(i) = i < x.s.size() ? x.s(i) * x.s(i) : mpreal(0);
+double pinv_cut_sensitivity(const Problem& p, const SolveReport& coala) {
+  const auto& x = coala.x_singular_values;
+  std::vector<double> l(p.n(), 0.0);
+  for (Index i = 0; i < p.n() && i < Index(x.size()); ++i) l[i] = x[i] * x[i];
   const double rtol = double(p.dim()) * 0x1p-53;
-  const mpreal ltol = mpreal(rtol) * rtol * l(0);
+  const double ltol = rtol * rtol * l[0];
   Index rho = 0;
-  while (rho < p.n() && l(rho) > ltol) ++rho;
+  while (rho < p.n() && l[rho] > ltol) ++rho;
   if (rho == p.n() || rho == 0) return 0.0;
-  return (l(0) / (l(rho - 1) - l(rho))).toDouble();
+  return l[0] / (l[rho - 1] - l[rho]);
 }
 
 // ---------------------------------------------------------------- reporting

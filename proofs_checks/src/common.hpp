@@ -66,11 +66,14 @@ struct Sensitivity {
   double kappa_c() const { return norm_w2 * norm_x2 / gap; }                        // ||W|| ||X|| / (s_r - s_r+1)
   double kappa_g() const { return norm_w2 * norm_w2 * norm_x2 * norm_x2 / gap2; }   // ||W||^2 ||X||^2 / (s_r^2 - s_r+1^2)
 };
-Sensitivity sensitivity(const Problem& p);
+// From a high-precision COALA run's report (singular values of W R^T and of X, already rounded to
+// double: tolerances need no more) and double norms of W (exact data).
+Sensitivity sensitivity(const Problem& p, const SolveReport& coala);
 // pinv cuts the eigenvalues l_i = s_i(X)^2 of G below (d 2^-53)^2 l_max (driver.hpp); when it
 // cuts, its projector Pi moves by u ||G|| / (l_rho - l_rho+1) (Davis-Kahan): this returns
 // l_max / (l_rho - l_rho+1), or 0 when nothing is cut.
-double pinv_cut_sensitivity(const Problem& p);
+double pinv_cut_sensitivity(const Problem& p, const SolveReport& coala);
+double norm2d(const MatrixXd& M);  // spectral norm in double (for tolerance scales)
 
 // ---------------------------------------------------------------- reporting
 std::string sci(double x, int digits = 2);
