@@ -216,16 +216,16 @@ std::vector<CaseDef> build() {
     k.hard = "float32 data, condition 1e6: the Gram matrix (condition 1e12) is singular in float32";
     k.x.cond = 1e6;
     add(k);
-    k.name = "f32_overflow_3e19";
+    k.name = "f32_overflow_1e20";
     k.tags = {"float32", "overflow"};
-    k.hard = "||X||_2 = 3e19: X X^T (9e38) overflows float32 (max 3.4e38); QR-based methods never square X";
+    k.hard = "||X||_2 = 1e20: X X^T (entries up to ~1e39) overflows float32 (max 3.4e38) to Inf; QR-based methods never square X";
     k.x.cond = 1e3;
-    k.x.scale = 3e19;
+    k.x.scale = 1e20;
     add(k);
-    k.name = "f32_overflow_3e19_mu";
+    k.name = "f32_overflow_1e20_mu_1e36";
     k.tags = {"float32", "overflow", "mu"};
-    k.hard = "as f32_overflow_3e19 with mu = 9e34 (1e-4 ||X||^2): mu itself is representable, X X^T + mu I is not";
-    k.mu = 9e34;
+    k.hard = "as f32_overflow_1e20 with mu = 1e36 (1e-4 ||X||^2): mu itself is representable in float32, X X^T + mu I is not";
+    k.mu = 1e36;
     add(k);
     k.name = "f32_underflow_1e-21";
     k.tags = {"float32", "underflow"};
@@ -377,11 +377,11 @@ std::vector<CaseDef> build() {
     add(k);
     k.name = "large_f32_overflow_256";
     k.tags = {"large", "float32", "overflow"};
-    k.hard = "float32, m = n = 256, N = 1024, ||X||_2 = 3e19: X X^T overflows";
+    k.hard = "float32, m = n = 256, N = 1024, ||X||_2 = 1e20: X X^T overflows";
     k.rank = 32;
     k.w = mat(256, 256, Mode::geometric, 1e2, Dtype::float32);
     k.x = mat(1024, 256, Mode::geometric, 1e3, Dtype::float32);
-    k.x.scale = 3e19;
+    k.x.scale = 1e20;
     add(k);
   }
   return v;

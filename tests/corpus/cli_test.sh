@@ -55,6 +55,7 @@ must_fail = ["cond_1e10", "cond_1e12", "cond_1e14", "cond_1e16", "mode_log_unifo
              "few_tokens_N20_n32", "tokens_below_rank_N5_r8", "single_token_N1_r4", "rankdef_exact_k6_r8"]  # underdetermined
 bad = [n for n in must_fail if v[n] != "FAIL"]
 assert not bad, ("svd_llm.py should fail", bad)
+assert v["f32_overflow_1e20"] in ("FAIL", "ERROR"), "X X^T overflows float32: svd_llm.py cannot succeed"
 assert v["cond_1e00"] == "PASS" and v["well_conditioned_16"] == "PASS", "svd_llm.py should pass well-conditioned cases"
 print("ok: svd_llm.py fails", len(must_fail), "ill-conditioned/underdetermined cases, passes the well-conditioned;", r["summary"])
 PYEOF

@@ -61,7 +61,7 @@ CheckResult judge(const Loaded& l, const MatrixXd& A, const MatrixXd& B, Dtype d
 // is unique; where it is not, W'_* is one arbitrary minimizer and is not compared.
 TEST(CorpusRegeneration, SampleRegenerates) {
   const std::string out = temp_dir("regen");
-  for (const std::string name : {"cond_1e12", "rankdef_exact_k6_r8", "tie_at_cut_r4", "f32_overflow_3e19_mu",
+  for (const std::string name : {"cond_1e12", "rankdef_exact_k6_r8", "tie_at_cut_r4", "f32_overflow_1e20_mu_1e36",
                                  "single_feature_n1_r1", "invalid_truncated_x", "invalid_nan_in_w"}) {
     SCOPED_TRACE(name);
     const std::string a = kCorpus + "/" + name, b = out + "/" + name;
