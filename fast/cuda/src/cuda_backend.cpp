@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <deque>
 #include <cmath>
 #include <type_traits>
 #include <utility>
@@ -342,7 +343,6 @@ template <class T> struct CudaBackend<T>::Impl {
       throw Error("device memory cap for X blocks (" + std::to_string(cap) + " bytes) is smaller than one token row (" +
                   std::to_string(per_row) + " bytes for n = " + std::to_string(n) + ")");
     const Index bmax = std::min({block_rows, N, rows_cap});
-    const Index nblocks = (N + bmax - 1) / bmax;
     stats.block_rows = bmax;
     stats.device_block_bytes = std::size_t(bmax) * per_row;
 
@@ -367,8 +367,9 @@ template <class T> struct CudaBackend<T>::Impl {
       G.resize(std::size_t(n) * n);
       LR_CHECK(cudaMemsetAsync(G.get(), 0, sizeof(T) * G.size(), compute));
     }
-    DeviceBuffer<int> infos(static_cast<std::size_t>(nblocks));
-    LR_CHECK(cudaMemsetAsync(infos.get(), 0, sizeof(int) * nblocks, compute));
+    // One devInfo slot per block; a source may return short blocks, so room for up to N of them.
+    DeviceBuffer<int> infos(static_cast<std::size_t>(N));
+    LR_CHECK(cudaMemsetAsync(infos.get(), 0, sizeof(int) * N, compute));
     std::shared_ptr<T> pinned[2];
     if (src) {
       pinned[0] = CudaBackend<T>::alloc_pinned(std::size_t(bmax) * n);
@@ -379,7 +380,7 @@ template <class T> struct CudaBackend<T>::Impl {
     struct BlockEvents {
       Event copy_start, copy_end, comp_start, staging_free, comp_end;
     };
-    std::vector<BlockEvents> ev(static_cast<std::size_t>(nblocks));
+    std::deque<BlockEvents> ev;  // grows by one per block; references stay valid
     const bool row_major_block = hx && hx->row_major;
 
     MatrixXd block;
@@ -388,9 +389,9 @@ template <class T> struct CudaBackend<T>::Impl {
     double host_fill = 0;
     Index i = 0;
     for (; done_rows < N; ++i) {
-      if (i >= nblocks) throw Error("row source " + src->name() + " returned more rows than its N = " + std::to_string(N));
       const int s = int(i & 1);
-      BlockEvents& e = ev[std::size_t(i)];
+      ev.emplace_back();
+      BlockEvents& e = ev.back();
       Index b = std::min(bmax, N - done_rows);
       T* Ds = D[s].get();
 
