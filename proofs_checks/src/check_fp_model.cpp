@@ -108,6 +108,7 @@ CheckResult check_fp_model(const ProveOptions& opt) {
     auto step_at = [&](double e) { return f32 ? (e < 4 ? 0.25 : 0.5) : (opt.quick ? 1.0 : 0.5); };
     std::vector<double> kap;
     for (double e = 0; std::pow(10.0, e) <= kmax * 1.0001; e += step_at(e)) kap.push_back(std::pow(10.0, e));
+    if (kap.back() < 0.99 * kmax) kap.push_back(kmax);  // the sweep ends at kappa = 1/u
     std::map<Method, std::vector<double>> gerr, gspread;
     std::map<Method, std::vector<int>> nfb, nfail;
     std::vector<double> kx;

@@ -82,7 +82,9 @@ CheckResult check_nearest(const ProveOptions& opt) {
     double worst_f = 0, worst_id_d = 0, worst_id_n = 0;
     double min_dd = INFINITY, min_dn = INFINITY;
     const MatrixMP UtW = Ur.transpose() * W;
-    const mpreal dc2 = (W - Wc).squaredNorm(), np2 = Wp.squaredNorm();
+    // The least-norm minimizer by its formula U_r U_r^T W Pi (the driver's pinv, from the Gram
+    // matrix, carries u kappa_G; it was compared with the formula above).
+    const mpreal dc2 = (W - Wc).squaredNorm(), np2 = (Ur * (UtW * Pi)).squaredNorm();
     for (int tr = 0; tr < trials; ++tr) {
       for (double scale : {1.0, 1e-3, 1e-8}) {
         MatrixMP Y = mp(gaussian(p.r, p.n(), g));
