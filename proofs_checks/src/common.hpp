@@ -41,6 +41,7 @@ struct Problem {
   std::string name;
   MatrixXd W, X;
   Index r = 0;
+  double mu = 0.0;  // only where a check says so (corpus cases of P_mu)
   Index m() const { return W.rows(); }
   Index n() const { return W.cols(); }
   Index N() const { return X.rows(); }
