@@ -1,5 +1,6 @@
 // lowrank prove: every theorem and bound of MATH.md checked numerically (proofs_checks/).
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -26,6 +27,8 @@ void add_prove(CLI::App& app) {
   sub->callback([o]() {
     if (o->bits < 128 || o->bits > 4096)
       throw Error("--bits must be between 128 and 4096 for the proof checks, got " + std::to_string(o->bits));
+    if (std::filesystem::exists(o->out) && !std::filesystem::is_directory(o->out))
+      throw Error("--out " + o->out + " exists and is not a directory");
     int passed = 0, failed = 0;
     proofs::run_checks(*o, [&](const proofs::CheckResult& r) {
       std::cout << r.text << std::endl;
