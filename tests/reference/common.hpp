@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -24,10 +26,11 @@ class ScratchDir {
     std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "scratch";
     for (char& c : name)
       if (c == '/') c = '_';
-    path_ = std::filesystem::temp_directory_path() /
-            ("lowrank_ref_" + std::to_string(::getpid()) + "_" + name);
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
+    // mkdtemp: unique even when several copies of this suite run at once (ctest -j, or other
+    // build folders of the same tree on the same machine).
+    std::string templ = (std::filesystem::temp_directory_path() / ("lowrank_ref_" + name + "_XXXXXX")).string();
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + templ);
+    path_ = templ;
   }
   ~ScratchDir() {
     std::error_code ec;
@@ -111,6 +114,8 @@ inline std::string shape2(Index r, Index c) { return "(" + std::to_string(r) + "
 inline void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.close();
+  if (!f) throw std::runtime_error("test helper could not write " + path);
 }
 
 // A well-formed 2-D .npy file (C or Fortran order, float64 or float32) written by hand, not
