@@ -35,19 +35,19 @@ inline void syrk_ut(int n, int k, const float* a, int lda, float* c, int ldc) {
 inline void syrk_ut(int n, int k, const double* a, int lda, double* c, int ldc) {
   cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 1.0, c, ldc);
 }
-inline lapack_int gesdd(lapack_int m, lapack_int n, float* a, float* s, float* u, lapack_int ldu, float* vt,
-                        lapack_int ldvt) {
-  return LAPACKE_sgesdd(LAPACK_COL_MAJOR, 'S', m, n, a, m, s, u, ldu, vt, ldvt);
+inline lapack_int gesdd(char jobz, lapack_int m, lapack_int n, float* a, float* s, float* u, lapack_int ldu,
+                        float* vt, lapack_int ldvt) {
+  return LAPACKE_sgesdd(LAPACK_COL_MAJOR, jobz, m, n, a, m, s, u, ldu, vt, ldvt);
 }
-inline lapack_int gesdd(lapack_int m, lapack_int n, double* a, double* s, double* u, lapack_int ldu, double* vt,
-                        lapack_int ldvt) {
-  return LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', m, n, a, m, s, u, ldu, vt, ldvt);
+inline lapack_int gesdd(char jobz, lapack_int m, lapack_int n, double* a, double* s, double* u, lapack_int ldu,
+                        double* vt, lapack_int ldvt) {
+  return LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, m, n, a, m, s, u, ldu, vt, ldvt);
 }
-inline lapack_int syevd(lapack_int n, float* a, float* w) {
-  return LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a, n, w);
+inline lapack_int syevd(char jobz, lapack_int n, float* a, float* w) {
+  return LAPACKE_ssyevd(LAPACK_COL_MAJOR, jobz, 'L', n, a, n, w);
 }
-inline lapack_int syevd(lapack_int n, double* a, double* w) {
-  return LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a, n, w);
+inline lapack_int syevd(char jobz, lapack_int n, double* a, double* w) {
+  return LAPACKE_dsyevd(LAPACK_COL_MAJOR, jobz, 'L', n, a, n, w);
 }
 inline lapack_int potrf(lapack_int n, float* a) { return LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', n, a, n); }
 inline lapack_int potrf(lapack_int n, double* a) { return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, a, n); }
@@ -289,7 +289,10 @@ template <class T> Mat<T> CpuBackend<T>::stack_r(const Mat<T>& R, const Mat<T>& 
   return S.topRows(out).template triangularView<Eigen::Upper>();
 }
 
-template <class T> ThinSvd<T> CpuBackend<T>::svd(const Mat<T>& M) {
+template <class T> ThinSvd<T> CpuBackend<T>::svd(const Mat<T>& M) { return svd_impl(M, true); }
+template <class T> Vec<T> CpuBackend<T>::singular_values(const Mat<T>& M) { return svd_impl(M, false).s; }
+
+template <class T> ThinSvd<T> CpuBackend<T>::svd_impl(const Mat<T>& M, bool vectors) {
   ThinSvd<T> out;
   const Index m = M.rows(), n = M.cols(), k = std::min(m, n);
   if (k == 0) {
@@ -300,16 +303,26 @@ template <class T> ThinSvd<T> CpuBackend<T>::svd(const Mat<T>& M) {
   }
   require_finite_input(M, "svd");
   Mat<T> A = M;
-  Mat<T> VT(k, n);
-  out.U.resize(m, k);
+  // jobz = 'N' (values only, for the numerical rank of X) skips the vectors.
+  Mat<T> VT(vectors ? k : 1, vectors ? n : 1);
+  out.U.resize(vectors ? m : 1, vectors ? k : 1);
   out.s.resize(k);
   Timer t;
-  const lapack_int info = gesdd(dim(m, "rows"), dim(n, "cols"), A.data(), out.s.data(), out.U.data(),
-                                dim(m, "rows"), VT.data(), dim(k, "k"));
+  const lapack_int info = gesdd(vectors ? 'S' : 'N', dim(m, "rows"), dim(n, "cols"), A.data(), out.s.data(),
+                                out.U.data(), vectors ? dim(m, "rows") : 1, VT.data(), vectors ? dim(k, "k") : 1);
   stats_.last_lapack_info = int(info);
   if (info != 0)
     throw Error("cpu backend: ?gesdd " + std::string(info > 0 ? "did not converge" : "rejected its arguments") +
                 " (info = " + std::to_string(info) + ") on a " + shape_str(m, n) + " matrix");
+  if (!vectors) {
+    // Golub & Van Loan, Fig. 8.6.1: singular values only, 4 p q^2 - 4 q^3 / 3.
+    out.U.resize(m, 0);
+    const double p = double(std::max(m, n)), q = double(k);
+    auto& kv = stats_.kernels["gesdd-values"];
+    kv.flops += 4.0 * p * q * q - 4.0 * q * q * q / 3.0;
+    kv.seconds += t.seconds(); ++kv.calls;
+    return out;
+  }
   out.V = VT.transpose();
   // Golub & Van Loan (Matrix Computations, 4th ed., Fig. 8.6.1): thin SVD with U_1 and V,
   // R-SVD variant, 6 p q^2 + 20 q^3 with p = max(m, n), q = min(m, n).
@@ -320,7 +333,10 @@ template <class T> ThinSvd<T> CpuBackend<T>::svd(const Mat<T>& M) {
   return out;
 }
 
-template <class T> SymEig<T> CpuBackend<T>::eigh(const Mat<T>& G) {
+template <class T> SymEig<T> CpuBackend<T>::eigh(const Mat<T>& G) { return eigh_impl(G, true); }
+template <class T> Vec<T> CpuBackend<T>::eigenvalues(const Mat<T>& G) { return eigh_impl(G, false).values; }
+
+template <class T> SymEig<T> CpuBackend<T>::eigh_impl(const Mat<T>& G, bool vectors) {
   const Index n = G.rows();
   if (G.cols() != n) throw Error("cpu eigh: matrix is " + shape_str(G.rows(), G.cols()) + ", not square");
   SymEig<T> out;
@@ -329,14 +345,16 @@ template <class T> SymEig<T> CpuBackend<T>::eigh(const Mat<T>& G) {
   if (n == 0) return out;
   require_finite_input(G, "eigh");
   Timer t;
-  const lapack_int info = syevd(dim(n, "n"), out.vectors.data(), out.values.data());
+  const lapack_int info = syevd(vectors ? 'V' : 'N', dim(n, "n"), out.vectors.data(), out.values.data());
   stats_.last_lapack_info = int(info);
   if (info != 0)
     throw Error("cpu backend: ?syevd " + std::string(info > 0 ? "did not converge" : "rejected its arguments") +
                 " (info = " + std::to_string(info) + ") on a " + shape_str(n, n) + " matrix");
-  // Golub & Van Loan: symmetric QR algorithm with eigenvectors, about 9 n^3 (nominal).
-  auto& ks = stats_.kernels["syevd"];
-  ks.flops += 9.0 * double(n) * n * n;
+  // Golub & Van Loan: symmetric QR algorithm, about 9 n^3 with eigenvectors, 4 n^3 / 3 without
+  // (nominal).
+  if (!vectors) out.vectors.resize(n, 0);
+  auto& ks = stats_.kernels[vectors ? "syevd" : "syevd-values"];
+  ks.flops += (vectors ? 9.0 : 4.0 / 3.0) * double(n) * n * n;
   ks.seconds += t.seconds(); ++ks.calls;
   return out;
 }

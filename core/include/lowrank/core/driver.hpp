@@ -12,12 +12,18 @@
 //   SymEig<T> eigh(const Mat<T>& G);                              // eigenvalues ascending
 //   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);              // false on breakdown
 //   Mat<T> inverse(const Mat<T>& M);                              // explicit (LU) inverse
+// and optionally, where the backend has cheaper value-only routines (used for the numerical rank
+// of X, which needs no vectors):
+//   Vec<T> singular_values(const Mat<T>& M);                      // descending
+//   Vec<T> eigenvalues(const Mat<T>& G);                          // ascending
 // Products are Eigen expressions here. stream_r / stream_gram below are the shared blocked loops
 // a backend may use for accumulate_r / accumulate_gram.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/matrix.hpp"
@@ -72,6 +78,26 @@ Mat<typename Backend::Scalar> stream_gram(Backend&, RowBlockSource& X, Index blo
 }
 
 namespace detail {
+
+template <class B, class = void> struct has_singular_values : std::false_type {};
+template <class B>
+struct has_singular_values<B, std::void_t<decltype(std::declval<B&>().singular_values(
+                                  std::declval<const Mat<typename B::Scalar>&>()))>> : std::true_type {};
+template <class B, class = void> struct has_eigenvalues : std::false_type {};
+template <class B>
+struct has_eigenvalues<B, std::void_t<decltype(std::declval<B&>().eigenvalues(
+                              std::declval<const Mat<typename B::Scalar>&>()))>> : std::true_type {};
+
+template <class Backend>
+Vec<typename Backend::Scalar> singular_values(Backend& be, const Mat<typename Backend::Scalar>& M) {
+  if constexpr (has_singular_values<Backend>::value) return be.singular_values(M);
+  else return be.svd(M).s;
+}
+template <class Backend>
+Vec<typename Backend::Scalar> eigenvalues(Backend& be, const Mat<typename Backend::Scalar>& G) {
+  if constexpr (has_eigenvalues<Backend>::value) return be.eigenvalues(G);
+  else return be.eigh(G).values;
+}
 
 class Stopwatch {
  public:
@@ -152,13 +178,13 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
   if (!gram_method) {
     R = be.accumulate_r(X, opt.block_rows);
     rep.seconds["accumulate"] = clock.lap();
-    x_sv = be.svd(R).s;
+    x_sv = detail::singular_values(be, R);
   } else {
     G = be.accumulate_gram(X, opt.block_rows);
     rep.seconds["accumulate"] = clock.lap();
-    SymEig<T> e = be.eigh(G);
+    const Vec<T> lambda = detail::eigenvalues(be, G);
     x_sv = Vec<T>(n);
-    for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(e.values(i), T(0)));
+    for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(lambda(i), T(0)));
     x_sv = detail::descending<T>(x_sv);
   }
   rep.x_rank_tol = rtol * (x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0);
@@ -220,7 +246,7 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
       if (opt.method == Method::svd_llm) {
         if (!be.cholesky_lower(G, L)) {
           // SVD-LLM's own fallback: shift by the most negative eigenvalue plus 1e-6, retry.
-          const T lmin = be.eigh(G).values(0);
+          const T lmin = detail::eigenvalues(be, G)(0);
           const T shift = -lmin + T(1e-6);
           rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
           rep.extra["fallback_shift"] = Tr::to_double(shift);

@@ -63,6 +63,8 @@ template <class T> class CpuBackend {
   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);
   ThinSvd<T> svd(const Mat<T>& M);
   SymEig<T> eigh(const Mat<T>& G);
+  Vec<T> singular_values(const Mat<T>& M);  // ?gesdd, jobz = N: no vectors
+  Vec<T> eigenvalues(const Mat<T>& G);      // ?syevd, jobz = N: no vectors
   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
   Mat<T> inverse(const Mat<T>& M);
 
@@ -72,6 +74,8 @@ template <class T> class CpuBackend {
   void reset_stats() { stats_ = CpuStats{}; }
 
  private:
+  ThinSvd<T> svd_impl(const Mat<T>& M, bool vectors);
+  SymEig<T> eigh_impl(const Mat<T>& G, bool vectors);
   CpuOptions opt_;
   CpuStats stats_;
 };
