@@ -55,9 +55,8 @@ void run_check(const CheckArgs& a) {
     std::cout << "lowrank check: " << name << "\n" << format_check(res);
   }
   std::cout.flush();
-  // FAIL: exit 1 (the verdict is printed; main() reserves 2 for refused input). std::exit, not an
-  // exception, so that main() prints no error line for a verdict.
-  if (!res.pass) std::exit(1);
+  // FAIL: exit 1, the verdict is printed (main() reserves 2 for refused input).
+  if (!res.pass) throw VerdictExit{1};
 }
 
 void add_check(CLI::App& app) {

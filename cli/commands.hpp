@@ -15,6 +15,12 @@ struct CommandEntry {
 };
 std::vector<CommandEntry>& command_registry();
 
+// A verdict, not an error: a subcommand that has printed its result (FAIL) throws this, and
+// main() returns `code` without an error line. (2 stays reserved for refused input.)
+struct VerdictExit {
+  int code;
+};
+
 struct RegisterCommand {
   RegisterCommand(int order, CommandAdder add) { command_registry().push_back({order, std::move(add)}); }
 };

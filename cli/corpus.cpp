@@ -251,7 +251,7 @@ void run_corpus(const CorpusArgs& a) {
   std::printf("summary: %d passed, %d failed, %d refused (invalid inputs refused as they must be), %d errors, of %zu; report %s\n",
               passed, failed, refused, errors, rows.size(), rpath.c_str());
   std::fflush(stdout);
-  if (failed + errors > 0) std::exit(1);  // a verdict, not an error: no message from main()
+  if (failed + errors > 0) throw VerdictExit{1};  // a verdict, not an error: no message from main()
 }
 
 void add_corpus(CLI::App& app) {

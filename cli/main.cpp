@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "lowrank: error: " << e.what() << " (see --help)\n";
     return e.get_exit_code();
+  } catch (const lowrank::cli::VerdictExit& v) {
+    return v.code;
   } catch (const lowrank::Error& e) {
     std::cerr << "lowrank: error: " << e.what() << "\n";
     return 2;

@@ -36,7 +36,7 @@ void add_prove(CLI::App& app) {
     });
     std::cout << "outputs in " << o->out << "\n";
     std::cout << passed << " passed, " << failed << " failed" << std::endl;
-    if (failed) std::exit(1);
+    if (failed) throw VerdictExit{1};
   });
 }
 const RegisterCommand registered(50, add_prove);

@@ -2,6 +2,8 @@
 // Shared helpers of the reference test suite: seeded test matrices, hand-made .npy files
 // (including malformed ones), a scratch folder per test.
 #include <gtest/gtest.h>
+
+#include "lowrank/core/error.hpp"
 #include <unistd.h>
 
 #include <cstdint>
@@ -124,6 +126,19 @@ inline void write_matrix_raw(const std::string& path, const MatrixXd& m, bool fo
                              bool f32 = false) {
   write_bytes(path, npy_bytes(npy_dict(f32 ? "<f4" : "<f8", fortran, shape2(m.rows(), m.cols())),
                               payload(m, fortran, f32)));
+}
+
+// Expects `f` to throw lowrank::Error whose message is one line containing every one of `needles`.
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no error thrown; expected one mentioning '" << needles.front() << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "message: " << msg << "\nmissing: " << n;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message must be one line: " << msg;
+  }
 }
 
 }  // namespace lowrank::test

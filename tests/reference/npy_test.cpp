@@ -15,18 +15,6 @@
 namespace lowrank::test {
 namespace {
 
-// Expects `f` to throw lowrank::Error whose message contains every one of `needles`.
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown; expected one mentioning '" << needles.front() << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "message: " << msg << "\nmissing: " << n;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message must be one line: " << msg;
-  }
-}
 
 MatrixXd round_to_float(const MatrixXd& m) { return m.cast<float>().cast<double>(); }
 

@@ -311,16 +311,6 @@ TEST_F(Reference, Bits256AgreeWith512ToThe256BitBound) {
 }
 
 // ---- refusals by the driver ---------------------------------------------------------------------
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown; expected one mentioning '" << needles.front() << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "message: " << msg << "\nmissing: " << n;
-  }
-}
 
 TEST_F(Reference, DriverRefusesBadProblems) {
   const MatrixXd W = gaussian(6, 5, 81), X = gaussian(9, 5, 82);
