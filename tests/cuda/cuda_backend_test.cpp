@@ -321,6 +321,20 @@ TYPED_TEST(CudaBackendTest, EighCholeskyInverse) {
     EXPECT_LE(std::abs(ev(i) - lam(i)), kThreshold * n * u * gn) << i;
   }
   EXPECT_LE((G * V - V * ev.asDiagonal()).norm() / (gn * n * u), kThreshold);
+  // Value-only routines (what the driver uses for rank(X)): same backward-stability bound
+  // |lambda_i - lambda~_i| <= c n u ||G||, and Weyl for the singular values of a tall matrix.
+  const VectorXd ev_only = be.eigenvalues(G.cast<T>()).template cast<double>();
+  ASSERT_EQ(ev_only.size(), n);
+  for (Index i = 0; i < n; ++i) EXPECT_LE(std::abs(ev_only(i) - lam(i)), kThreshold * n * u * gn) << i;
+  const MatrixXd tall = representable<T>(haar(2 * n, n, rng) * lam.reverse().asDiagonal());  // s = lam, descending
+  const VectorXd sv = be.singular_values(tall.cast<T>()).template cast<double>();
+  const VectorXd sv_wide = be.singular_values(Mat<T>(tall.transpose().cast<T>())).template cast<double>();
+  ASSERT_EQ(sv.size(), n);
+  ASSERT_EQ(sv_wide.size(), n);
+  for (Index i = 0; i < n; ++i) {
+    EXPECT_LE(std::abs(sv(i) - lam(n - 1 - i)), kThreshold * n * u * lam.maxCoeff()) << i;
+    EXPECT_LE(std::abs(sv_wide(i) - lam(n - 1 - i)), kThreshold * n * u * lam.maxCoeff()) << i;
+  }
 
   Mat<T> L;
   ASSERT_TRUE(be.cholesky_lower(G.cast<T>(), L));

@@ -726,7 +726,35 @@ ThinSvd<T> CudaBackend<T>::svd(const Mat<T>& M, SvdDriver driver, Index rank, Sv
   return impl_->svd(M, driver, rank, info);
 }
 
-template <class T> SymEig<T> CudaBackend<T>::eigh(const Mat<T>& G) {
+// Singular values only (jobu = jobvt = 'N'): the numerical rank of X needs no vectors.
+template <class T> Vec<T> CudaBackend<T>::singular_values(const Mat<T>& M) {
+  const Index m0 = M.rows(), n0 = M.cols();
+  if (m0 == 0 || n0 == 0) return Vec<T>(0);
+  if (!M.allFinite()) throw Error("singular_values: the " + shape_str(m0, n0) + " matrix contains NaN or Inf");
+  Impl& I = *impl_;
+  const Mat<T> A_host = m0 < n0 ? Mat<T>(M.transpose()) : M;  // Xgesvd needs m >= n
+  const int64_t m = A_host.rows(), n = A_host.cols();
+  DeviceBuffer<T> A = I.upload(A_host), S(static_cast<std::size_t>(n));
+  std::size_t dbytes = 0, hbytes = 0;
+  LR_CHECK(cusolverDnXgesvd_bufferSize(I.solver, I.params, 'N', 'N', m, n, data_type<T>(), A.get(), m, data_type<T>(),
+                                       S.get(), data_type<T>(), nullptr, m, data_type<T>(), nullptr, n, data_type<T>(),
+                                       &dbytes, &hbytes));
+  void* dw = I.device_workspace(dbytes);
+  void* hw = I.host_workspace(hbytes);
+  LR_CHECK(cusolverDnXgesvd(I.solver, I.params, 'N', 'N', m, n, data_type<T>(), A.get(), m, data_type<T>(), S.get(),
+                            data_type<T>(), nullptr, m, data_type<T>(), nullptr, n, data_type<T>(), dw, dbytes, hw,
+                            hbytes, I.info1.get()));
+  const int info = I.read_info(I.info1.get());
+  Impl::check_info(info, "cusolverDnXgesvd (values only)",
+                   shape_str(m, n) + (info > 0 ? ": bidiagonal QR iteration did not converge" : ""));
+  return I.download(S.get(), n, 1, n).col(0);
+}
+
+template <class T> SymEig<T> CudaBackend<T>::eigh(const Mat<T>& G) { return eigh_impl(G, true); }
+template <class T> Vec<T> CudaBackend<T>::eigenvalues(const Mat<T>& G) { return eigh_impl(G, false).values; }
+
+template <class T> SymEig<T> CudaBackend<T>::eigh_impl(const Mat<T>& G, bool vectors) {
+  const cusolverEigMode_t mode = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   if (G.rows() != G.cols()) throw Error("eigh: matrix is " + shape_str(G.rows(), G.cols()) + ", expected square");
   const Index n = G.rows();
   if (n == 0) return SymEig<T>{Vec<T>(0), Mat<T>(0, 0)};
@@ -734,18 +762,18 @@ template <class T> SymEig<T> CudaBackend<T>::eigh(const Mat<T>& G) {
   Impl& I = *impl_;
   DeviceBuffer<T> A = I.upload(G), W(static_cast<std::size_t>(n));
   std::size_t dbytes = 0, hbytes = 0;
-  LR_CHECK(cusolverDnXsyevd_bufferSize(I.solver, I.params, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n,
+  LR_CHECK(cusolverDnXsyevd_bufferSize(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n,
                                        data_type<T>(), A.get(), n, data_type<T>(), W.get(), data_type<T>(), &dbytes,
                                        &hbytes));
   void* dw = I.device_workspace(dbytes);
   void* hw = I.host_workspace(hbytes);
-  LR_CHECK(cusolverDnXsyevd(I.solver, I.params, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(),
+  LR_CHECK(cusolverDnXsyevd(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(),
                             A.get(), n, data_type<T>(), W.get(), data_type<T>(), dw, dbytes, hw, hbytes,
                             I.info1.get()));
   const int info = I.read_info(I.info1.get());
   Impl::check_info(info, "cusolverDnXsyevd", shape_str(n, n) + (info > 0 ? ": eigenvalue iteration did not converge" : ""));
   SymEig<T> out;
-  out.vectors = I.download(A.get(), n, n, n);
+  out.vectors = vectors ? I.download(A.get(), n, n, n) : Mat<T>(n, 0);
   out.values = I.download(W.get(), n, 1, n).col(0);
   return out;
 }

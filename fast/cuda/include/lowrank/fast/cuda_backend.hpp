@@ -112,6 +112,8 @@ template <class T> class CudaBackend {
   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);
   ThinSvd<T> svd(const Mat<T>& M);
   SymEig<T> eigh(const Mat<T>& G);
+  Vec<T> singular_values(const Mat<T>& M);  // cusolverDnXgesvd, jobu = jobvt = 'N'
+  Vec<T> eigenvalues(const Mat<T>& G);      // cusolverDnXsyevd, CUSOLVER_EIG_MODE_NOVECTOR
   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
   Mat<T> inverse(const Mat<T>& M);
 
@@ -139,6 +141,7 @@ template <class T> class CudaBackend {
   DeviceInfo device_info() const;
 
  private:
+  SymEig<T> eigh_impl(const Mat<T>& G, bool vectors);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
