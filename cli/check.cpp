@@ -43,7 +43,7 @@ void run_check(const CheckArgs& a) {
     X = std::make_unique<NpyRowStream>(a.acts, "activations X");
     ref = compute_reference(W, *X, a.rank, a.mu, a.bits);
   }
-  const Candidate cand = load_candidate(a.a, a.b);
+  const CandidateFactors cand = load_candidate(a.a, a.b);
   const CheckResult res = check_candidate(W, *X, ref, cand);
   if (a.json) {
     nlohmann::json j = to_json(res);

@@ -62,11 +62,18 @@ void run_solve(const SolveArgs& a) {
   write_npy(a.out + "/A.npy", f.A, out_dtype);
   write_npy(a.out + "/B.npy", f.B, out_dtype);
   write_file_atomic(a.out + "/report.json", report.dump(2) + "\n");
-  if (!a.quiet)
+  if (!a.quiet) {
     std::cout << f.report.method << " (" << f.report.backend << ", " << f.report.precision << "): rank "
               << f.report.rank << ", objective ||(W - AB)X||_F = " << f.report.objective_decimal
-              << ", gap s_r - s_r+1 = " << f.report.gap << (f.report.unique ? " (unique)" : " (NOT unique)")
-              << ", rank(X) = " << f.report.x_rank << "\n  wrote " << a.out << "/{A.npy,B.npy,report.json}\n";
+              << ", gap s_r - s_r+1 = " << f.report.gap
+              << (f.report.unique ? " > " : " <= ") << f.report.uniqueness_tol
+              << (f.report.unique ? " (unique)" : " (NOT unique to the data's precision)") << ", rank(X) = "
+              << f.report.x_rank << " (singular values > " << f.report.x_rank_tol << ")";
+    if (f.report.wx_rank >= 0)
+      std::cout << ", rank(WX) = " << f.report.wx_rank << " (> " << f.report.wx_rank_tol << ")";
+    for (const auto& note : f.report.notes) std::cout << "\n  note: " << note;
+    std::cout << "\n  wrote " << a.out << "/{A.npy,B.npy,report.json}\n";
+  }
 }
 
 }  // namespace
@@ -85,7 +92,9 @@ void add_solve(CLI::App& app) {
   sub->add_option("--dtype", a->dtype, "working precision of the cpu/cuda backends: float32 | float64")->capture_default_str();
   sub->add_option("--svd", a->svd, "SVD driver of --backend cuda: gesvd (QR iteration) | gesvdj (Jacobi) | gesvdp (polar) | gesvdr (randomized, top r+1 only)")->capture_default_str();
   sub->add_option("--block", a->block, "tokens per streamed block of X")->capture_default_str();
-  sub->add_option("--rank-rtol", a->rank_rtol, "relative threshold for numerical rank decisions (default max(m,n,N) * u)");
+  sub->add_option("--rank-rtol", a->rank_rtol, "relative threshold for numerical rank decisions: a singular value counts above RTOL * the largest\n"
+                  "(default: derived from the data's storage rounding and the working precision, independent of N;\n"
+                  "the tolerances used are printed and in report.json)");
   sub->add_option("--out,-o", a->out, "output folder (created; files replaced atomically)")->required();
   sub->add_flag("--quiet,-q", a->quiet, "no progress or summary output");
   sub->callback([a]() { run_solve(*a); });

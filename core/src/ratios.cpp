@@ -41,8 +41,8 @@ long double parse_long_double(const std::string& s, const std::string& what) {
   return v;
 }
 
-Candidate load_candidate(const std::string& a_path, const std::string& b_path) {
-  Candidate c;
+CandidateFactors load_candidate(const std::string& a_path, const std::string& b_path) {
+  CandidateFactors c;
   try {
     const NpyMatrix a = read_npy(a_path, "candidate A");
     const NpyMatrix b = read_npy(b_path, "candidate B");
@@ -72,7 +72,7 @@ std::string fmt(double x, int prec = 3) {
 }  // namespace
 
 CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
-                            const Candidate& cand) {
+                            const CandidateFactors& cand) {
   CheckResult res;
   const Index m = W.rows(), n = W.cols(), r = ref.rank;
   if (X.cols() != n || ref.m != m || ref.n != n || ref.N != X.rows())

@@ -200,6 +200,20 @@ std::vector<CaseDef> build() {
     k.x.outlier_factor = 1e2;
     k.mu = 1e-2;
     add(k);
+    // Many float32 tokens, one outlier channel (issue 11): a rank threshold that grows with N
+    // (max(m, n, N) u s_1 = 170 here) declared the bulk (s_2..s_64 = 149..134) zero and `limit`
+    // answered with rank(WX) = 1. The tolerances must not grow with N.
+    k.name = "outlier_1e3_N20000_f32";
+    k.tags = {"outliers", "llm-like", "float32", "many-tokens"};
+    k.hard = "X 20000 x 64 float32 Gaussian with feature 5 scaled by 1e3 (s_1 = 1.4e5, bulk 134..149): "
+             "a rank tolerance ~ N u s_1 (= 170) calls the bulk zero";
+    k.rank = 16;
+    k.mu = 0;
+    k.w = mat(64, 64, Mode::gaussian, 1, Dtype::float32);
+    k.x = mat(20000, 64, Mode::gaussian, 1, Dtype::float32);
+    k.x.outlier_cols = {5};
+    k.x.outlier_factor = 1e3;
+    add(k);
   }
   // 8. float32 storage: near overflow, near underflow, ill-conditioned.
   {
@@ -375,6 +389,17 @@ std::vector<CaseDef> build() {
     k.rank = 96;
     k.x = mat(64, 256, Mode::geometric, 1e2);
     add(k);
+    k.name = "large_outlier_1e3_N200000_f32";
+    k.tags = {"large", "outliers", "llm-like", "float32", "many-tokens"};
+    k.hard = "X 200000 x 64 float32 Gaussian with feature 5 scaled by 1e3: N u s_1 = 5330 against a bulk of ~447";
+    k.rank = 16;
+    k.w = mat(64, 64, Mode::gaussian, 1, Dtype::float32);
+    k.x = mat(200000, 64, Mode::gaussian, 1, Dtype::float32);
+    k.x.outlier_cols = {5};
+    k.x.outlier_factor = 1e3;
+    add(k);
+    k.x.outlier_cols.clear();
+    k.x.outlier_factor = 1;
     k.name = "large_f32_overflow_256";
     k.tags = {"large", "float32", "overflow"};
     k.hard = "float32, m = n = 256, N = 1024, ||X||_2 = 1e20: X X^T overflows";

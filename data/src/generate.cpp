@@ -76,7 +76,7 @@ mpreal Rng::normal() {
 
 const std::vector<std::string>& mode_names() {
   static const std::vector<std::string> names = {"geometric", "arithmetic", "one_small",
-                                                 "one_large", "clustered",  "log_uniform"};
+                                                 "one_large", "clustered",  "log_uniform", "gaussian"};
   return names;
 }
 const char* mode_name(Mode m) { return mode_names()[static_cast<int>(m)].c_str(); }
@@ -85,7 +85,7 @@ Mode parse_mode(const std::string& s) {
   for (std::size_t i = 0; i < names.size(); ++i)
     if (names[i] == s) return static_cast<Mode>(i);
   throw Error("unknown singular-value mode '" + s +
-              "' (expected geometric, arithmetic, one_small, one_large, clustered or log_uniform)");
+              "' (expected geometric, arithmetic, one_small, one_large, clustered, log_uniform or gaussian)");
 }
 
 VectorMP singular_values(Mode mode, Index k, Index nonzero, const mpreal& cond, Rng& rng) {
@@ -111,6 +111,7 @@ VectorMP singular_values(Mode mode, Index k, Index nonzero, const mpreal& cond, 
         break;
       }
       case Mode::log_uniform: s(i) = mpfr::pow(cond, -mpreal(rng.uniform())); break;
+      case Mode::gaussian: throw Error("singular_values: mode gaussian has no prescribed singular values");
     }
   }
   if (mode == Mode::log_uniform) {
@@ -172,6 +173,17 @@ MatrixXd generate_matrix(const MatrixSpec& spec, Rng& rng, int bits) {
   if (bits < 64 || bits > 4096) throw Error("generate_matrix: bits must be in 64..4096");
   PrecisionGuard guard(bits);
 
+  if (spec.mode == Mode::gaussian) {
+    // i.i.d. N(0, 1) entries drawn column by column (the activations of a random layer), then
+    // scale and outliers, rounded once.
+    if (spec.exact_rank || nz < k) throw Error("generate_matrix: mode gaussian is always of full rank");
+    MatrixMP A(m, n);
+    for (Index j = 0; j < n; ++j)
+      for (Index i = 0; i < m; ++i) A(i, j) = rng.normal();
+    A *= mpreal(spec.scale);
+    for (Index c : spec.outlier_cols) A.col(c) *= mpreal(spec.outlier_factor);
+    return round_once(A, spec.dtype);
+  }
   const VectorMP s = singular_values(spec.mode, k, nz, mpreal(spec.cond), rng);
   const MatrixMP U = haar_orthonormal(m, k, rng);
   const MatrixMP V = haar_orthonormal(n, k, rng);

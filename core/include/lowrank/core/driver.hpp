@@ -120,6 +120,59 @@ template <class T> Vec<T> descending(Vec<T> v) {
 
 }  // namespace detail
 
+// Tolerances of the numerical-rank and uniqueness decisions, from the errors really present
+// (derivation: core/README.md, "Rank and uniqueness decisions"). u_data is the storage unit
+// roundoff of the data, u_work the working precision's; x_i is feature i of X (column i of the
+// N x n file, ||x_i|| = ||R(:, i)|| = sqrt(G_ii)), w_i column i of W, and
+//     nu = sum_i ||w_i|| ||x_i||   (>= ||W X||_F, and = s_1(W X) when one outlier feature dominates).
+// Every error below is relative per feature (columnwise), which is what storage rounding and
+// Householder QR commit, so an outlier channel does not pollute the other directions:
+//   storage: |dX| <= u_data |X| and |dW| <= u_data |W| entrywise, so ||dX||_2 <= u_data ||X||_F
+//     and ||dW X + W dX||_F <= 2 u_data nu;
+//   QR / TSQR in the working precision: R is the exact factor of X + dX with
+//     ||dx_i|| <= n u_work ||x_i|| (Higham, Thm 19.4, columnwise; n reflectors touch each column,
+//     the inner-product length factor taken as LAPACK's rank-decision convention), so
+//     ||dX||_F <= n u_work ||X||_F and ||W dX||_F <= n u_work nu;
+//   forming W R^T: |dM| <= n u_work |W| |R^T|, ||dM||_F <= n u_work nu; the SVD of M is normwise
+//     backward stable: ||dM||_2 <= n u_work s_1(M).
+// None grows with the number of tokens N. The Gram path is the exception: G = X X^T summed over N
+// tokens in the working precision has |dG_ij| <= (sqrt(N) + n) u_work ||x_i|| ||x_j|| (the
+// probabilistic bound of Higham & Mary 2019 for the sum; N u_work worst case), so it is charged
+// sqrt((sqrt(N) + n) u_work) ||X||_F on the singular values of X and (sqrt(N) + n) u_work nu^2 on
+// the squares s_i(W X)^2: the squaring of the condition number, made visible in the tolerances.
+// rank_rtol > 0 (--rank-rtol) replaces all of them by rank_rtol times the largest value.
+struct DecisionScale {
+  double u_data = 0x1p-53, u_work = 0x1p-53, rank_rtol = 0;
+  bool user() const { return rank_rtol > 0; }
+  double gram_factor(Index n, Index N) const { return (std::sqrt(double(N)) + double(n)) * u_work; }
+  // Singular values of X above this count (x_2 = s_1(X)).
+  double x_rank_tol(Index n, double x_fro, double x_2) const {
+    if (user()) return rank_rtol * x_2;
+    return (u_data + double(n) * u_work) * x_fro;
+  }
+  double x_rank_tol_gram(Index n, Index N, double x_fro, double x_2) const {
+    if (user()) return rank_rtol * x_2;
+    return u_data * x_fro + std::sqrt(gram_factor(n, N)) * x_fro;
+  }
+  // How far each singular value of W X (W X_mu) can move; s_1 = s_1(W X).
+  double wx_sv_tol(Index n, double nu, double s_1) const {
+    if (user()) return rank_rtol * s_1;
+    return 2 * (u_data + double(n) * u_work) * nu + double(n) * u_work * s_1;
+  }
+  // The cut at r is resolved when the gap s_r - s_{r+1} exceeds this. Gram path: s_r^2 and
+  // s_{r+1}^2 each move by (sqrt(N) + n) u_work nu^2, i.e. the gap needs
+  // 2 (sqrt(N) + n) u_work nu^2 / (s_r + s_{r+1}) on top of the data's and the SVD's share.
+  double uniqueness_tol(Index n, double nu, double s_1) const {
+    return 2 * wx_sv_tol(n, nu, s_1);
+  }
+  double uniqueness_tol_gram(Index n, Index N, double nu, double s_1, double s_r, double s_r1) const {
+    if (user()) return 2 * rank_rtol * s_1;
+    const double sum = s_r + s_r1;
+    const double acc = sum > 0 ? 2 * gram_factor(n, N) * nu * nu / sum : INFINITY;
+    return 2 * (2 * u_data * nu + double(n) * u_work * s_1) + acc;
+  }
+};
+
 // What a solve returns: factors in the working precision and the report.
 template <class T> struct Solution {
   Mat<T> A;  // m x r
@@ -165,12 +218,7 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
   rep.m = m; rep.n = n; rep.N = N; rep.rank = r; rep.mu = opt.mu;
   detail::Stopwatch clock;
 
-  // Numerical-rank threshold: the data is known only to its storage precision u_data, and the
-  // computation adds u_work; a perturbation of relative size u in every entry moves singular
-  // values by at most u * ||.||_F <= u * sqrt(dims) * ||.||_2, so max(dims) * u is a safe scale.
-  const double u = std::max(X.data_unit_roundoff(), Tr::to_double(Tr::unit_roundoff()));
-  const double rtol = opt.rank_rtol > 0 ? opt.rank_rtol : double(std::max({m, n, N})) * u;
-
+  const DecisionScale scale{X.data_unit_roundoff(), Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
   const bool gram_method = opt.method == Method::svd_llm || opt.method == Method::svd_llm_v2 ||
                            opt.method == Method::pinv || opt.method == Method::damped;
   Mat<T> R, G;              // one of the two, depending on the method
@@ -187,13 +235,25 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
     for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(lambda(i), T(0)));
     x_sv = detail::descending<T>(x_sv);
   }
-  rep.x_rank_tol = rtol * (x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0);
+  // ||X||_F from what was accumulated: ||R||_F = ||X||_F (R^T R = X X^T), trace(G) = ||X||_F^2.
+  const double x_fro = gram_method ? std::sqrt(std::max(0.0, Tr::to_double(G.trace()))) : Tr::to_double(R.norm());
+  const double x_2 = x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0;
+  rep.x_rank_tol = gram_method ? scale.x_rank_tol_gram(n, N, x_fro, x_2) : scale.x_rank_tol(n, x_fro, x_2);
   rep.x_rank = 0;
   for (Index i = 0; i < x_sv.size(); ++i) {
     rep.x_singular_values.push_back(Tr::to_double(x_sv(i)));
     if (Tr::to_double(x_sv(i)) > rep.x_rank_tol) ++rep.x_rank;
   }
   rep.seconds["x_rank"] = clock.lap();
+  // nu = sum_i ||w_i|| ||x_i|| (feature norms from R's columns or G's diagonal); nu_mu with
+  // ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
+  double nu = 0, nu_mu = 0;
+  for (Index i = 0; i < n; ++i) {
+    const double wi = Tr::to_double(W.col(i).norm());
+    const double xi2 = gram_method ? std::max(0.0, Tr::to_double(G(i, i))) : Tr::to_double(R.col(i).squaredNorm());
+    nu += wi * std::sqrt(xi2);
+    nu_mu += wi * std::sqrt(xi2 + opt.mu);
+  }
 
   const T mu = T(opt.mu);
   Mat<T> Rw;         // the matrix whose product with W is decomposed
@@ -212,7 +272,8 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
         sol.A = svd.U.leftCols(r);
       } else {
         // MATH.md 1.2: k = rank(W X), decided against an absolute threshold on s_i(W R^T).
-        const double wx_tol = rtol * Tr::to_double(W.norm()) * (x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0);
+        const double wx_tol = scale.wx_sv_tol(n, nu, svd.s.size() ? Tr::to_double(svd.s(0)) : 0.0);
+
         Index k = 0;
         while (k < svd.s.size() && Tr::to_double(svd.s(k)) > wx_tol) ++k;
         rep.wx_rank = k;
@@ -303,6 +364,13 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
       // tol on l = (rtol * sqrt(l_max))^2 (pinv's relative cut on the singular values of X).
       const SymEig<T> e = be.eigh(G);
       const T lmax = e.values.size() ? e.values(n - 1) : T(0);
+      // The cut is DRONE's own, torch.linalg.pinv's default: rtol = max(dims) * eps of the working
+      // dtype, kept as the baseline has it, N included: in float32 it exceeds 1e-3 from N = 1e4
+      // tokens on and cuts real directions (a finding about the baseline, not a bug here). The
+      // reference backend cuts as a float64 pinv would (its own eps would keep rounding noise of
+      // the data as signal). --rank-rtol overrides it.
+      const double rtol = opt.rank_rtol > 0 ? opt.rank_rtol
+                                            : double(std::max({m, n, N})) * std::max(scale.u_work, 0x1p-53);
       const T ltol = T(rtol) * T(rtol) * lmax;
       Vec<T> sqrt_l(n), keep(n);
       for (Index i = 0; i < n; ++i) {
@@ -335,7 +403,10 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
     const T s_r = (r >= 1 && r <= k) ? svd.s(r - 1) : T(0);
     const T s_r1 = r < k ? svd.s(r) : T(0);
     rep.gap = Tr::to_double(s_r - s_r1);
-    rep.uniqueness_tol = rtol * (k ? Tr::to_double(svd.s(0)) : 0.0);
+    const double s_1 = k ? Tr::to_double(svd.s(0)) : 0.0;
+    rep.uniqueness_tol = gram_method
+                             ? scale.uniqueness_tol_gram(n, N, nu_mu, s_1, Tr::to_double(s_r), Tr::to_double(s_r1))
+                             : scale.uniqueness_tol(n, nu_mu, s_1);
     rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
 
     bool finite = sol.A.allFinite() && sol.B.allFinite();

@@ -57,12 +57,12 @@ struct ReferenceSolution {
 
 // A candidate as read from disk; `error` is set (and A, B empty) when it could not be read:
 // missing file, NaN/Inf, not 2-D, truncated, ...
-struct Candidate {
+struct CandidateFactors {
   MatrixXd A, B;
   Dtype dtype = Dtype::float64;  // the coarser of A's and B's
   std::string error;
 };
-Candidate load_candidate(const std::string& a_path, const std::string& b_path);
+CandidateFactors load_candidate(const std::string& a_path, const std::string& b_path);
 
 struct CheckResult {
   // inputs echoed
@@ -94,7 +94,7 @@ struct CheckResult {
 // Never throws for a bad candidate (it becomes a FAIL with reasons); throws lowrank::Error only
 // when W, X and the reference disagree with each other.
 CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
-                            const Candidate& cand);
+                            const CandidateFactors& cand);
 
 nlohmann::json to_json(const CheckResult& r);
 // Human-readable table, LAPACK/MAGMA style, ending with "PASS" or "FAIL: reasons".

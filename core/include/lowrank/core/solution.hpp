@@ -18,8 +18,10 @@ struct SolveOptions {
   Index rank = 0;          // r, 0 <= r <= min(m, n)
   double mu = 0.0;         // regularization, >= 0
   Index block_rows = 4096; // tokens per streamed block
-  // Numerical-rank threshold, relative: a singular value counts when it exceeds
-  // rank_rtol * (scale). <= 0 picks the default max(dims) * max(u_data, u_work) (see driver.hpp).
+  // Numerical-rank threshold, relative: a singular value counts when it exceeds rank_rtol times
+  // the largest one. <= 0 (the default) derives every rank and uniqueness tolerance from the
+  // data's storage rounding and the working precision's backward errors, none growing with N
+  // (DecisionScale in driver.hpp; core/README.md).
   double rank_rtol = 0.0;
 };
 
@@ -40,7 +42,7 @@ struct SolveReport {
   std::vector<std::string> singular_values_decimal;
   double gap = 0.0;                                // s_r - s_{r+1}
   bool unique = true;
-  double uniqueness_tol = 0.0;
+  double uniqueness_tol = 0.0;                     // unique iff gap > uniqueness_tol
   Index x_rank = 0;                                // numerical rank of X
   double x_rank_tol = 0.0;                         // absolute threshold on s_i(X)
   std::vector<double> x_singular_values;

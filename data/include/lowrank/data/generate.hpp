@@ -41,7 +41,9 @@ class Rng {
 //   clustered   four equal-size groups at 1, cond^{-1/3}, cond^{-2/3}, cond^{-1} (exact ties inside)
 //   log_uniform s_i = cond^{-t_i}, t_i uniform in [0,1], sorted; then s_1 = 1, s_k = 1/cond exactly
 //                                                               (DLATMS mode 5)
-enum class Mode { geometric, arithmetic, one_small, one_large, clustered, log_uniform };
+//   gaussian    not a spectrum: i.i.d. N(0, 1) entries (cond is ignored), as a random layer's
+//               activations; singular values ~ sqrt(rows) +- sqrt(cols)
+enum class Mode { geometric, arithmetic, one_small, one_large, clustered, log_uniform, gaussian };
 const char* mode_name(Mode m);
 Mode parse_mode(const std::string& s);           // the names above; throws lowrank::Error
 const std::vector<std::string>& mode_names();
