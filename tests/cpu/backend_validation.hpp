@@ -616,6 +616,38 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
     rel[i++] = s.report.x_rank_tol / s.report.x_singular_values.front();
   }
   EXPECT_NEAR(rel[1] / rel[0], 1.0, 1e3 * this->u());
+
+  // N = 2e5: X stacked ten times. X_10^T X_10 = 10 X^T X, so R and every singular value of X and of
+  // W X scale by sqrt(10) exactly while W'_* stays the same: the stored reference, scaled, is the
+  // reference's answer at N = 2e5 (the old tolerance there was 5330 against a bulk of ~447).
+  MatrixXd X10(10 * X.rows(), X.cols());
+  for (int k = 0; k < 10; ++k) X10.middleRows(k * X.rows(), X.rows()) = X;
+  ReferenceSolution ref10 = sc.ref;
+  const long double s10 = std::sqrt(10.0L);
+  ref10.N = X10.rows();
+  ref10.objective *= s10;
+  for (auto& v : ref10.singular_values) v *= s10;
+  ref10.norm_x_2 *= double(s10);
+  ref10.x_min *= double(s10);
+  for (Method m : {Method::coala, Method::limit}) {
+    SCOPED_TRACE(std::string("N = 2e5, ") + method_name(m));
+    SolveOptions opt;
+    opt.method = m;
+    opt.rank = sc.rank;
+    TypeParam be = this->make();
+    MatrixRowSource src(X10, 0x1p-24);
+    const Solution<T> s = solve(be, W.cast<T>().eval(), src, opt);
+    ASSERT_EQ(s.report.status, "ok") << s.report.failure;
+    EXPECT_EQ(s.report.x_rank, 64) << "tolerance " << s.report.x_rank_tol;
+    EXPECT_TRUE(s.report.unique) << "gap " << s.report.gap << " tolerance " << s.report.uniqueness_tol;
+    CandidateFactors c;
+    c.A = s.A.template cast<double>();
+    c.B = s.B.template cast<double>();
+    c.dtype = validation::dtype_of<T>();
+    MatrixRowSource xs(X10, 0x1p-24);
+    const CheckResult v = check_candidate(W, xs, ref10, c);
+    EXPECT_TRUE(v.pass) << format_check(v);
+  }
 }
 
 REGISTER_TYPED_TEST_SUITE_P(BackendValidation, WellConditionedAllMethodsWithinBounds,
