@@ -7,6 +7,7 @@
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/ratios.hpp"
 #include "lowrank/data/corpus.hpp"
+#include "lowrank/fast/achievable.hpp"
 #include "lowrank/reference/mp.hpp"
 
 namespace lowrank::cli {
@@ -17,6 +18,8 @@ struct CheckArgs {
   Index rank = -1;
   double mu = 0.0;
   int bits = 256;
+  int ratio_version = kRatioVersion;
+  int achievable_samples = 5;
   bool json = false;
 };
 
@@ -43,8 +46,18 @@ void run_check(const CheckArgs& a) {
     X = std::make_unique<NpyRowStream>(a.acts, "activations X");
     ref = compute_reference(W, *X, a.rank, a.mu, a.bits);
   }
+  if (a.ratio_version != 1 && a.ratio_version != 2)
+    throw Error("--ratio-version must be 1 or 2, got " + std::to_string(a.ratio_version));
+  if (a.achievable_samples < 0) throw Error("--achievable-samples must be >= 0");
   const CandidateFactors cand = load_candidate(a.a, a.b);
-  const CheckResult res = check_candidate(W, *X, ref, cand);
+  CheckOptions copt;
+  copt.ratio_version = a.ratio_version;
+  CheckResult res = check_candidate(W, *X, ref, cand, copt);
+  if (a.ratio_version >= 2 && a.achievable_samples > 0 && res.verdict == Verdict::pass) {
+    AchievableOptions ao;
+    ao.samples = a.achievable_samples;
+    apply_achievable(res, ref, achievable_accuracy(W, *X, ref, cand.dtype, ao));
+  }
   if (a.json) {
     nlohmann::json j = to_json(res);
     j["case"] = name;
@@ -55,15 +68,15 @@ void run_check(const CheckArgs& a) {
     std::cout << "lowrank check: " << name << "\n" << format_check(res);
   }
   std::cout.flush();
-  // FAIL: exit 1, the verdict is printed (main() reserves 2 for refused input).
-  if (!res.pass) throw VerdictExit{1};
+  // FAIL: exit 1, SUSPECT: exit 5; the verdict is printed (main() reserves 2 for refused input).
+  if (res.verdict != Verdict::pass) throw VerdictExit{verdict_exit_code(res.verdict)};
 }
 
 void add_check(CLI::App& app) {
   auto a = std::make_shared<CheckArgs>();
   CLI::App* sub = app.add_subcommand(
       "check", "Judge a candidate A.npy (m x r), B.npy (r x n) against a case or a reference computed on the fly;\n"
-               "prints the test ratios (README: Checking your implementation). Exit 0 PASS, 1 FAIL, 2 refused input");
+               "prints the test ratios (README: Checking your implementation). Exit 0 PASS, 1 FAIL, 5 SUSPECT, 2 refused input");
   sub->add_option("--case,-c", a->case_dir, "a case folder of the corpus (W.npy, X.npy, case.json, reference)");
   sub->add_option("--weights,-W", a->weights, "W.npy, m x n (instead of --case; the reference is computed)");
   sub->add_option("--acts,-X", a->acts, "X.npy, N x n, one row per token (with --weights)");
@@ -72,6 +85,13 @@ void add_check(CLI::App& app) {
   sub->add_option("--bits", a->bits, "precision of the on-the-fly reference")->capture_default_str();
   sub->add_option("--a,-A", a->a, "candidate A.npy (m x r), float32 or float64")->required();
   sub->add_option("--b,-B", a->b, "candidate B.npy (r x n), float32 or float64")->required();
+  sub->add_option("--ratio-version", a->ratio_version,
+                  "2: structured denominators and the SUSPECT verdict; 1: the denominators before 2026-12, PASS/FAIL only")
+      ->capture_default_str();
+  sub->add_option("--achievable-samples", a->achievable_samples,
+                  "stable solves (own COALA at the candidate's precision, on seeded backward perturbations) behind the\n"
+                  "achievable-accuracy ratio; 0 turns the SUSPECT verdict off")
+      ->capture_default_str();
   sub->add_flag("--json", a->json, "print the result as JSON");
   sub->callback([a]() { run_check(*a); });
 }

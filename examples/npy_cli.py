@@ -1,9 +1,12 @@
 """Shared command-line wrapper of the NumPy examples (the protocol of `lowrank corpus --run`):
 
-    python3 SOLVER.py W.npy X.npy RANK MU OUTDIR     ->  OUTDIR/A.npy (m x r), OUTDIR/B.npy (r x n)
+    python3 SOLVER.py W.npy X.npy RANK MU OUTDIR [--float32] [--ignore-mu]
+        ->  OUTDIR/A.npy (m x r), OUTDIR/B.npy (r x n)
 
 W is m x n (out x in, nn.Linear.weight); X is N x n, one row per token. Invalid inputs are refused
-(exit 2, no output written). The computation runs in the inputs' precision (float32 or float64).
+(exit 2, no output written). The computation runs in the inputs' precision (float32 or float64),
+or in float32 with --float32 (as most PyTorch code does). --ignore-mu solves the mu = 0 problem
+whatever MU says, as SVD-LLM's published code does (it has no regularization).
 """
 import os
 import sys
@@ -12,8 +15,11 @@ import numpy as np
 
 
 def run(solver):
-    if len(sys.argv) != 6:
-        sys.exit(f"usage: {sys.argv[0]} W.npy X.npy RANK MU OUTDIR")
+    flags = [a for a in sys.argv[6:]]
+    unknown = [f for f in flags if f not in ("--float32", "--ignore-mu")]
+    if len(sys.argv) < 6 or unknown:
+        sys.exit(f"usage: {sys.argv[0]} W.npy X.npy RANK MU OUTDIR [--float32] [--ignore-mu]"
+                 + (f" (unknown: {' '.join(unknown)})" if unknown else ""))
     try:
         W, X = np.load(sys.argv[1]), np.load(sys.argv[2])
     except Exception as e:  # truncated or malformed file
@@ -32,7 +38,9 @@ def run(solver):
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)
         sys.exit(2)
-    dtype = np.result_type(W.dtype, X.dtype)
+    dtype = np.float32 if "--float32" in flags else np.result_type(W.dtype, X.dtype)
+    if "--ignore-mu" in flags:
+        mu = 0.0
     A, B = solver(W.astype(dtype), X.astype(dtype), r, mu)
     os.makedirs(out, exist_ok=True)
     np.save(os.path.join(out, "A.npy"), A)

@@ -1,5 +1,7 @@
 #include "lowrank/data/corpus.hpp"
 
+#include "lowrank/core/sensitivity.hpp"
+
 #include <Eigen/SVD>
 #include <cmath>
 #include <cstdlib>
@@ -123,6 +125,14 @@ ReferenceSolution compute_reference(const MatrixXd& W, RowBlockSource& X, Index 
   ref.W_star = to_double(MatrixMP(s.A * s.B));
   if (A_out) *A_out = to_double(s.A);
   if (B_out) *B_out = to_double(s.B);
+  // Ratio version 2's structured forward condition number (core/sensitivity.hpp), where the
+  // forward error can be judged at all (unique cut, r > 0).
+  int kappa_iterations = 0;
+  if (rank > 0 && rep.unique) {
+    const ForwardSensitivity fs(W, X, mu, rank);
+    ref.kappa_structured = fs.kappa();
+    kappa_iterations = fs.iterations();
+  }
   if (json) {
     nlohmann::json& j = *json;
     j = nlohmann::json::object();
@@ -140,6 +150,13 @@ ReferenceSolution compute_reference(const MatrixXd& W, RowBlockSource& X, Index 
     j["x_rank"] = rep.x_rank;
     j["norm_w_2"] = ref.norm_w_2;
     j["norm_w_fro"] = ref.norm_w_fro;
+    if (ref.kappa_structured > 0) {
+      j["kappa_structured"] = ref.kappa_structured;
+      j["kappa_structured_meaning"] =
+          "||dW'_*||_F / (u ||W'_*||_F) to first order, maximized over ||dW||_F <= u ||W||_F, ||dx_i|| <= u ||x_i|| "
+          "per feature, ||dM|| <= u ||W X_mu||_2 (core/README.md, ratio version 2); power iteration, " +
+          std::to_string(kappa_iterations) + " steps, long double";
+    }
     j["files"] = {{"W_star", "W_star.npy"}, {"A", "A_ref.npy"}, {"B", "B_ref.npy"}};
   }
   return ref;
@@ -258,6 +275,7 @@ StoredCase load_case(const std::string& dir) {
     ref.norm_x_2 = xs.empty() ? 0.0 : xs.front();
     ref.x_min = xs.empty() ? 0.0 : xs.back();
     ref.W_star = read_matrix(dir + "/" + j.at("files").at("W_star").get<std::string>(), "reference W'_*");
+    ref.kappa_structured = j.value("kappa_structured", 0.0);  // absent in references before ratio version 2
   } catch (const nlohmann::json::exception& e) {
     throw Error(rj + ": bad reference: " + e.what());
   }
