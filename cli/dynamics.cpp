@@ -1,0 +1,186 @@
+// lowrank dynamics train: deep matrix factorization / completion by gradient descent, full width
+// or compressed (MATH.md section 2; dynamics/). Writes the run into a temporary folder next to
+// --out and renames it into place: the folder appears complete or not at all.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "lowrank/core/error.hpp"
+#include "lowrank/core/npy.hpp"
+#include "lowrank/dynamics/run.hpp"
+
+namespace lowrank::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TrainArgs {
+  dynamics::Config cfg;
+  std::string backend = "cpu", dtype = "float64", out;
+  int bits = 256;
+  bool quiet = false;
+};
+
+std::string g17(double x) {
+  if (std::isnan(x)) return "";
+  char b[40];
+  std::snprintf(b, sizeof b, "%.17g", x);
+  return b;
+}
+
+std::string curve_csv(const std::vector<dynamics::CurvePoint>& curve) {
+  std::string s = "step,loss,recovery_error,rho,max_invariant_dev,seconds\n";
+  for (const auto& p : curve)
+    s += std::to_string(p.step) + "," + g17(p.loss) + "," + g17(p.recovery_error) + "," + g17(p.rho) + "," +
+         g17(p.max_invariant_dev) + "," + g17(p.seconds) + "\n";
+  return s;
+}
+
+nlohmann::json run_json(const TrainArgs& a, const dynamics::RunOutput& r) {
+  const auto& c = a.cfg;
+  const auto& t = r.timings;
+  nlohmann::json j = {{"depth", c.depth}, {"width", c.width}, {"rank", c.rank}, {"observed", c.observed},
+                      {"eps", c.eps}, {"eta", c.eta}, {"weight_decay", c.weight_decay}, {"gamma", c.gamma},
+                      {"steps", c.steps}, {"seed", c.seed}, {"compressed", c.compressed}, {"backend", a.backend},
+                      {"dtype", r.precision}, {"loss_scale", r.loss_scale}};
+  j["loss"] = "loss_scale/2 * ||mask .* (W_L...W_1 - target)||_F^2, loss_scale = 1/(number of observed entries)";
+  j["target"] = "U diag(s) V^T, U, V Haar d x r, s linearly spaced from 2 sqrt(d) to sqrt(d)";
+  j["record_every"] = c.record_every;
+  j["stop_at"] = c.stop_at;
+  j["steps_done"] = t.steps_done;
+  j["reached_stop_at"] = t.reached_stop;
+  if (!r.curve.empty()) {
+    j["final_loss"] = r.curve.back().loss;
+    j["final_recovery_error"] = r.curve.back().recovery_error;
+  }
+  j["timings"] = {{"setup_seconds", t.setup_seconds}, {"compress_seconds", t.compress_seconds},
+                  {"train_seconds", t.train_seconds}, {"record_seconds", t.record_seconds},
+                  {"seconds_per_step", t.steps_done ? (t.train_seconds - t.record_seconds) / double(t.steps_done) : 0.0}};
+  return j;
+}
+
+// Checks --out before any work: its parent must be a writable folder, --out itself a folder if
+// it exists. Returns the temporary folder (created) that receives the files.
+fs::path make_staging(const std::string& out) {
+  if (out.empty()) throw Error("--out is required");
+  const fs::path p = fs::absolute(out).lexically_normal();
+  const fs::path target = p.has_filename() ? p : p.parent_path();
+  if (fs::exists(target) && !fs::is_directory(target)) throw Error("--out " + out + " exists and is not a directory");
+  const fs::path parent = target.parent_path();
+  if (!fs::is_directory(parent)) throw Error("--out " + out + ": parent folder " + parent.string() + " does not exist");
+  if (access(parent.c_str(), W_OK) != 0) throw Error("--out " + out + ": parent folder " + parent.string() + " is not writable");
+  if (fs::exists(target) && access(target.c_str(), W_OK) != 0) throw Error("--out " + out + " is not writable");
+  const fs::path staging = parent / ("." + target.filename().string() + ".tmp-" + std::to_string(getpid()));
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  if (!fs::create_directory(staging, ec)) throw Error("--out " + out + ": cannot create " + staging.string() + ": " + ec.message());
+  return staging;
+}
+
+// Moves the staged files into --out: one rename of the folder when --out is absent or empty,
+// else one rename per file (each atomic).
+void publish(const fs::path& staging, const std::string& out) {
+  const fs::path target = fs::absolute(out).lexically_normal();
+  if (fs::exists(target) && fs::is_empty(target)) fs::remove(target);
+  if (!fs::exists(target)) {
+    fs::rename(staging, target);
+    return;
+  }
+  for (const auto& e : fs::recursive_directory_iterator(staging)) {
+    const fs::path rel = fs::relative(e.path(), staging);
+    if (e.is_directory()) fs::create_directories(target / rel);
+    else fs::rename(e.path(), target / rel);
+  }
+  fs::remove_all(staging);
+}
+
+void write_run(const fs::path& dir, const TrainArgs& a, const dynamics::RunOutput& r) {
+  const std::string d = dir.string();
+  write_npy(d + "/target.npy", r.target);
+  if (r.mask.size()) write_npy(d + "/mask.npy", r.mask);
+  fs::create_directory(dir / "init");
+  for (std::size_t l = 0; l < r.init.size(); ++l) write_npy(d + "/init/W" + std::to_string(l + 1) + ".npy", r.init[l]);
+  write_npy(d + "/product.npy", r.product);
+  write_file_atomic(d + "/curve.csv", curve_csv(r.curve));
+  write_file_atomic(d + "/run.json", run_json(a, r).dump(2) + "\n");
+}
+
+void run_train(const TrainArgs& a) {
+  dynamics::validate(a.cfg);
+  dynamics::BackendChoice be;
+  be.backend = a.backend;
+  be.dtype = parse_dtype(a.dtype);
+  be.bits = a.bits;
+  if (a.backend != "reference" && a.backend != "cpu")
+    throw Error("--backend must be reference or cpu, got '" + a.backend + "'");
+  if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
+    throw Error("--bits must be between 64 and 4096, got " + std::to_string(a.bits));
+  const fs::path staging = make_staging(a.out);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!p.empty()) fs::remove_all(p, ec);
+    }
+  } cleanup{staging};
+  dynamics::RunOutput r;
+  try {
+    r = dynamics::run(a.cfg, be);
+  } catch (const dynamics::Diverged& e) {
+    std::cerr << "lowrank: error: " << e.what() << " (nothing written)\n";
+    throw VerdictExit{3};
+  }
+  write_run(staging, a, r);
+  publish(staging, a.out);
+  cleanup.p.clear();
+  if (!a.quiet) {
+    const auto& last = r.curve.back();
+    std::cout << (a.cfg.compressed ? "compressed" : "full") << " (" << a.backend << ", " << r.precision << "): "
+              << r.timings.steps_done << " steps, loss " << g17(last.loss) << ", recovery error "
+              << g17(last.recovery_error) << ", " << g17(r.timings.train_seconds) << " s\n  wrote " << a.out << "/\n";
+  }
+}
+
+void add_dynamics(CLI::App& app) {
+  CLI::App* dyn = app.add_subcommand("dynamics", "Deep matrix factorization / completion dynamics, full width or compressed (MATH.md section 2)");
+  dyn->require_subcommand(1);
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* sub = dyn->add_subcommand(
+      "train",
+      "Train W_L ... W_1 (each d x d, W_l(0) = eps x Haar orthogonal) by plain gradient descent on\n"
+      "  loss = c/2 ||Omega .* (W_L ... W_1 - Phi)||_F^2,  c = 1/|Omega| (loss_scale: the mean over observed entries),\n"
+      "Phi = U diag(s) V^T of rank r (U, V Haar; s from 2 sqrt(d) down to sqrt(d)), Omega ~ Bernoulli(--observed).\n"
+      "--compressed trains U (d x 2r) M_L ... M_1 (2r x 2r) V^T built from the first gradient (inner step eta,\n"
+      "outer step gamma eta). Writes DIR/{target.npy, mask.npy, init/W1..WL.npy, product.npy, curve.csv, run.json}.\n"
+      "Exit 2: refused parameters (nothing written); exit 3: diverged (nothing written).");
+  auto& c = a->cfg;
+  sub->add_option("--depth,-L", c.depth, "number of layers L >= 2")->capture_default_str();
+  sub->add_option("--width,-d", c.width, "width d (> 2r); every layer is d x d")->required();
+  sub->add_option("--rank,-r", c.rank, "rank r of the target")->required();
+  sub->add_option("--observed", c.observed, "fraction of observed entries in (0, 1]; 1 = full observation")->capture_default_str();
+  sub->add_option("--eps", c.eps, "scale of the orthogonal start")->capture_default_str();
+  sub->add_option("--eta", c.eta, "step size (loss is a mean over observed entries: steps are O(d^2 / s^(4/3)) scale)")->required();
+  sub->add_option("--weight-decay", c.weight_decay, "lambda: W <- (1 - eta lambda) W - eta grad")->capture_default_str();
+  sub->add_option("--gamma", c.gamma, "compressed: step of the outer factors, as a multiple of eta")->capture_default_str();
+  sub->add_option("--steps", c.steps, "gradient steps")->required();
+  sub->add_option("--seed", c.seed, "seed of target, mask and start")->capture_default_str();
+  sub->add_flag("--compressed", c.compressed, "train the compressed network (MATH.md section 2)");
+  sub->add_option("--backend", a->backend, "reference (MPFR) | cpu (OpenBLAS)")->capture_default_str();
+  sub->add_option("--dtype", a->dtype, "cpu working precision: float32 | float64")->capture_default_str();
+  sub->add_option("--bits", a->bits, "reference precision in bits")->capture_default_str();
+  sub->add_option("--out,-o", a->out, "output folder")->required();
+  sub->add_option("--record-every", c.record_every, "one curve row every K steps (plus the first and last)")->capture_default_str();
+  sub->add_option("--stop-at", c.stop_at, "stop once the recovery error is <= this (0: run all steps)")->capture_default_str();
+  sub->add_flag("--no-invariant{false}", c.invariant, "skip the singular values behind max_invariant_dev (full runs)");
+  sub->add_flag("--quiet,-q", a->quiet, "no summary line");
+  sub->callback([a]() { run_train(*a); });
+}
+const RegisterCommand registered(60, add_dynamics);
+
+}  // namespace
+}  // namespace lowrank::cli
