@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -21,9 +23,9 @@ namespace fs = std::filesystem;
 
 struct TrainArgs {
   dynamics::Config cfg;
-  std::string backend = "cpu", dtype = "float64", out;
+  std::string backend = "cpu", dtype = "float64", out, compare;
   int bits = 256;
-  bool quiet = false;
+  bool quiet = false, plot = false;
 };
 
 std::string g17(double x) {
@@ -110,6 +112,71 @@ void write_run(const fs::path& dir, const TrainArgs& a, const dynamics::RunOutpu
   write_file_atomic(d + "/run.json", run_json(a, r).dump(2) + "\n");
 }
 
+
+// ---- --plot: gnuplot (PNG) of the singular values of every layer over time, the d - 2r of them
+// nearest rho(t) marked, rho(t) drawn; and the loss / recovery curves, with --compare's run on
+// the same axes.
+std::string spectrum_dat(const std::vector<dynamics::Spectrum>& spectra, Index d, Index r) {
+  std::string s = "# step,layer,sigma,near_rho (1: one of the d - 2r nearest rho(t))\n";
+  char b[96];
+  for (const auto& sp : spectra)
+    for (std::size_t l = 0; l < sp.layers.size(); ++l) {
+      const VectorXd& v = sp.layers[l];
+      std::vector<std::pair<double, Index>> dev;
+      for (Index i = 0; i < v.size(); ++i) dev.push_back({std::abs(v(i) - sp.rho), i});
+      std::sort(dev.begin(), dev.end());
+      std::vector<int> near(v.size(), 0);
+      for (Index k = 0; k < d - 2 * r && k < Index(dev.size()); ++k) near[dev[k].second] = 1;
+      for (Index i = 0; i < v.size(); ++i) {
+        std::snprintf(b, sizeof b, "%ld,%zu,%.17g,%d\n", sp.step, l + 1, v(i), near[i]);
+        s += b;
+      }
+    }
+  return s;
+}
+
+std::string run_label(const fs::path& dir) {
+  std::ifstream f(dir / "run.json");
+  if (!f) throw Error("--compare " + dir.string() + ": no run.json there (not a `lowrank dynamics train` folder)");
+  const auto j = nlohmann::json::parse(f, nullptr, false);
+  if (j.is_discarded() || !j.contains("compressed")) throw Error("--compare " + (dir / "run.json").string() + ": not a dynamics run.json");
+  return j["compressed"].get<bool>() ? "compressed" : "full width";
+}
+
+void make_plots(const fs::path& dir, const TrainArgs& a, const dynamics::RunOutput& r) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) throw Error("--plot needs gnuplot on PATH (apt-get install gnuplot-nox)");
+  const std::string me = a.cfg.compressed ? "compressed" : "full width";
+  std::string gp = "set terminal pngcairo size 1000,600\nset datafile separator ','\nset logscale y\nset format y '10^{%L}'\n"
+                   "set xlabel 'step'\nset key outside\nset output 'loss.png'\nset title 'loss and recovery error'\n"
+                   "plot 'curve.csv' every ::1 using 1:2 with lines lw 2 title '" + me + ": loss', "
+                   "'curve.csv' every ::1 using 1:3 with lines lw 2 dt 2 title '" + me + ": recovery error'";
+  if (!a.compare.empty()) {
+    const fs::path other = fs::absolute(a.compare);
+    const std::string them = run_label(other) + " (" + a.compare + ")";
+    const std::string csv = (other / "curve.csv").string();
+    gp += ", '" + csv + "' every ::1 using 1:2 with lines lw 2 title '" + them + ": loss', '" + csv +
+          "' every ::1 using 1:3 with lines lw 2 dt 2 title '" + them + ": recovery error'";
+  }
+  gp += "\n";
+  if (!r.spectra.empty()) {
+    write_file_atomic((dir / "spectrum.dat").string(), spectrum_dat(r.spectra, a.cfg.width, a.cfg.rank));
+    const Index L = a.cfg.depth;
+    gp += "set output 'singular_values.png'\nset terminal pngcairo size 1000," +
+          std::to_string(300 * L) + "\nunset title\nset multiplot layout " + std::to_string(L) + ",1 title 'singular values of W_l(t); d - 2r = " +
+          std::to_string(a.cfg.width - 2 * a.cfg.rank) + " of them on rho(t) (red)'\n";
+    for (Index l = 1; l <= L; ++l)
+      gp += "set ylabel 'W_" + std::to_string(l) + "'\nplot 'spectrum.dat' using 1:($2==" + std::to_string(l) +
+            " && $4==1 ? $3 : 1/0) with points pt 7 ps 0.4 lc rgb 'red' title 'd-2r nearest rho', "
+            "'' using 1:($2==" + std::to_string(l) + " && $4==0 ? $3 : 1/0) with points pt 7 ps 0.5 lc rgb 'blue' title 'other 2r', "
+            "'curve.csv' using 1:4 every ::1 with lines lc rgb 'black' dt 2 title 'rho(t)'\n";
+    gp += "unset multiplot\n";
+  }
+  write_file_atomic((dir / "plot.gp").string(), gp);
+  const std::string cmd = "cd '" + dir.string() + "' && gnuplot plot.gp 2> plot.log";
+  if (std::system(cmd.c_str()) != 0) throw Error("--plot: gnuplot failed, see " + (dir / "plot.log").string());
+  fs::remove(dir / "plot.log");
+}
+
 void run_train(const TrainArgs& a) {
   dynamics::validate(a.cfg);
   dynamics::BackendChoice be;
@@ -118,6 +185,8 @@ void run_train(const TrainArgs& a) {
   be.bits = a.bits;
   if (a.backend != "reference" && a.backend != "cpu")
     throw Error("--backend must be reference or cpu, got '" + a.backend + "'");
+  if (!a.compare.empty() && !a.plot) throw Error("--compare draws into --plot's loss.png; give --plot too");
+  if (!a.compare.empty()) run_label(fs::absolute(a.compare));
   if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
     throw Error("--bits must be between 64 and 4096, got " + std::to_string(a.bits));
   const fs::path staging = make_staging(a.out);
@@ -136,6 +205,7 @@ void run_train(const TrainArgs& a) {
     throw VerdictExit{3};
   }
   write_run(staging, a, r);
+  if (a.plot) make_plots(staging, a, r);
   publish(staging, a.out);
   cleanup.p.clear();
   if (!a.quiet) {
@@ -178,6 +248,8 @@ void add_dynamics(CLI::App& app) {
   sub->add_option("--stop-at", c.stop_at, "stop once the recovery error is <= this (0: run all steps)")->capture_default_str();
   sub->add_flag("--no-invariant{false}", c.invariant, "skip the singular values behind max_invariant_dev (full runs)");
   sub->add_flag("--quiet,-q", a->quiet, "no summary line");
+  sub->add_flag("--plot", a->plot, "also write DIR/loss.png and (full runs) DIR/singular_values.png with gnuplot");
+  sub->add_option("--compare", a->compare, "with --plot: another run's folder whose curves go on loss.png");
   sub->callback([a]() { run_train(*a); });
 }
 const RegisterCommand registered(60, add_dynamics);

@@ -23,6 +23,7 @@ template <class Backend> RunOutput run_on(Backend& be, const Config& cfg) {
   for (const Mat<T>& w : r.setup.W0) out.init.push_back(to_d(w));
   out.product = to_d(r.product);
   out.curve = std::move(r.curve);
+  out.spectra = std::move(r.spectra);
   out.timings = r.timings;
   out.loss_scale = 1.0 / double(data.observed_count);
   out.precision = ScalarTraits<T>::name();

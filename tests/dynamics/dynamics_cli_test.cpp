@@ -149,4 +149,22 @@ TEST(DynamicsCli, GoodRunWritesTheDocumentedFiles) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 5);  // steps 0, 5, 10, 15, 20
 }
 
+TEST(DynamicsCli, PlotWritesBothPngsAndCompareNeedsARun) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot not installed";
+  Scratch logs, parent;
+  const fs::path a = parent.path / "comp", b = parent.path / "full";
+  ASSERT_EQ(run(logs, good + " --compressed --gamma 0 --out " + a.string()).code, 0);
+  const Result r = run(logs, good + " --plot --compare " + a.string() + " --out " + b.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* f : {"loss.png", "singular_values.png", "spectrum.dat"}) {
+    EXPECT_TRUE(fs::exists(b / f)) << f;
+    EXPECT_GT(fs::file_size(b / f), 100u) << f;
+  }
+  // --compare must name a run folder: refused before any work, nothing written.
+  const Result bad = run(logs, good + " --plot --compare " + parent.path.string() + " --out " + (parent.path / "x").string());
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--compare"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(parent.path / "x"));
+}
+
 }  // namespace

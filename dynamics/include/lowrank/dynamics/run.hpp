@@ -21,6 +21,7 @@ struct RunOutput {
   std::vector<MatrixXd> init;     // full-width W_l(0), rounded once
   MatrixXd product;               // final W_L ... W_1 (compressed: U M_L ... M_1 V^T)
   std::vector<CurvePoint> curve;
+  std::vector<Spectrum> spectra;  // full runs: singular values of every layer at recorded steps
   Timings timings;
   double loss_scale = 0;          // c = 1 / |Omega|
   std::string precision;          // "float64", "mpfr256", ...

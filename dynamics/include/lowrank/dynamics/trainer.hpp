@@ -245,18 +245,33 @@ template <class T> T rho_next(const Setup<T>& s, const T& rho) {
   return rho * (T(1) - s.eta * s.lambda - s.c * s.eta * T(pow(rho, T(2.0 * double(s.depth - 1)))));
 }
 
-// Over all layers, the (d - 2r)-th smallest |sigma_i(W_l) - rho| / eps.
+// Singular values of every layer at one recorded step (full runs), rounded to double.
+struct Spectrum {
+  long step = 0;
+  double rho = 0;
+  std::vector<VectorXd> layers;  // descending, one vector per layer
+};
+
+// Over all layers, the (d - 2r)-th smallest |sigma_i(W_l) - rho| / eps. Computed in T (the
+// deviations are far below double's resolution of sigma in the reference).
 template <class Backend>
 double invariant_deviation(Backend& be, const std::vector<Mat<typename Backend::Scalar>>& W,
-                           const Setup<typename Backend::Scalar>& s, const typename Backend::Scalar& rho) {
+                           const Setup<typename Backend::Scalar>& s, const typename Backend::Scalar& rho,
+                           Spectrum* keep = nullptr, long step = 0) {
   using T = typename Backend::Scalar;
   using std::abs;
   double worst = 0;
   const Index k = s.width - 2 * s.rank;
+  if (keep) keep->step = step, keep->rho = ScalarTraits<T>::to_double(rho), keep->layers.clear();
   for (const Mat<T>& w : W) {
     const Vec<T> sv = lowrank::detail::singular_values(be, w);
     std::vector<double> dev(sv.size());
     for (Index i = 0; i < sv.size(); ++i) dev[i] = ScalarTraits<T>::to_double(T(abs(sv(i) - rho) / s.eps));
+    if (keep) {
+      VectorXd v(sv.size());
+      for (Index i = 0; i < sv.size(); ++i) v(i) = ScalarTraits<T>::to_double(sv(i));
+      keep->layers.push_back(v);
+    }
     std::nth_element(dev.begin(), dev.begin() + (k - 1), dev.end());
     worst = std::max(worst, dev[k - 1]);
   }
@@ -282,6 +297,7 @@ struct Timings {
 template <class T> struct RunResult {
   Setup<T> setup;
   std::vector<CurvePoint> curve;
+  std::vector<Spectrum> spectra;  // full runs with cfg.invariant: every recorded step
   Mat<T> product;
   Timings timings;
 };
@@ -319,7 +335,9 @@ void loop(Backend& be, Net& net, const Config& cfg, RunResult<typename Backend::
       cp.step = t, cp.loss = loss, cp.recovery_error = rec, cp.rho = Tr::to_double(rho);
       if (layers && cfg.invariant) {
         const auto tr = std::chrono::steady_clock::now();
-        cp.max_invariant_dev = invariant_deviation(be, *layers, res.setup, rho);
+        Spectrum sp;
+        cp.max_invariant_dev = invariant_deviation(be, *layers, res.setup, rho, &sp, t);
+        res.spectra.push_back(std::move(sp));
         res.timings.record_seconds += since(tr);
       }
       if (obs) obs(Snapshot<T>{t, net.product(), layers, rho});
