@@ -52,6 +52,11 @@ nlohmann::json run_json(const TrainArgs& a, const dynamics::RunOutput& r) {
                       {"dtype", r.precision}, {"loss_scale", r.loss_scale}};
   j["loss"] = "loss_scale/2 * ||mask .* (W_L...W_1 - target)||_F^2, loss_scale = 1/(number of observed entries)";
   j["target"] = "U diag(s) V^T, U, V Haar d x r, s linearly spaced from 2 sqrt(d) to sqrt(d)";
+  if (c.lora_samples > 0) {
+    j["lora_samples"] = c.lora_samples;
+    j["lora_whitened"] = c.lora_whitened;
+    j["loss"] = "loss_scale/2 * ||(lora_W0 + W_L...W_1) lora_X - Y||_F^2, Y = (lora_W0 + target) lora_X, loss_scale = 1/(d N)";
+  }
   j["record_every"] = c.record_every;
   j["stop_at"] = c.stop_at;
   j["steps_done"] = t.steps_done;
@@ -105,6 +110,10 @@ void write_run(const fs::path& dir, const TrainArgs& a, const dynamics::RunOutpu
   const std::string d = dir.string();
   write_npy(d + "/target.npy", r.target);
   if (r.mask.size()) write_npy(d + "/mask.npy", r.mask);
+  if (r.lora_x.size()) {
+    write_npy(d + "/lora_W0.npy", r.lora_w0);
+    write_npy(d + "/lora_X.npy", r.lora_x);
+  }
   fs::create_directory(dir / "init");
   for (std::size_t l = 0; l < r.init.size(); ++l) write_npy(d + "/init/W" + std::to_string(l + 1) + ".npy", r.init[l]);
   write_npy(d + "/product.npy", r.product);
@@ -183,8 +192,8 @@ void run_train(const TrainArgs& a) {
   be.backend = a.backend;
   be.dtype = parse_dtype(a.dtype);
   be.bits = a.bits;
-  if (a.backend != "reference" && a.backend != "cpu")
-    throw Error("--backend must be reference or cpu, got '" + a.backend + "'");
+  if (a.backend != "reference" && a.backend != "cpu" && a.backend != "cuda")
+    throw Error("--backend must be reference, cpu or cuda, got '" + a.backend + "'");
   if (!a.compare.empty() && !a.plot) throw Error("--compare draws into --plot's loss.png; give --plot too");
   if (!a.compare.empty()) run_label(fs::absolute(a.compare));
   if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
@@ -240,13 +249,17 @@ void add_dynamics(CLI::App& app) {
   sub->add_option("--steps", c.steps, "gradient steps")->required();
   sub->add_option("--seed", c.seed, "seed of target, mask and start")->capture_default_str();
   sub->add_flag("--compressed", c.compressed, "train the compressed network (MATH.md section 2)");
-  sub->add_option("--backend", a->backend, "reference (MPFR) | cpu (OpenBLAS)")->capture_default_str();
-  sub->add_option("--dtype", a->dtype, "cpu working precision: float32 | float64")->capture_default_str();
+  sub->add_option("--backend", a->backend, "reference (MPFR) | cpu (OpenBLAS) | cuda (cuBLAS, when built with it)")->capture_default_str();
+  sub->add_option("--dtype", a->dtype, "cpu / cuda working precision: float32 | float64")->capture_default_str();
   sub->add_option("--bits", a->bits, "reference precision in bits")->capture_default_str();
   sub->add_option("--out,-o", a->out, "output folder")->required();
   sub->add_option("--record-every", c.record_every, "one curve row every K steps (plus the first and last)")->capture_default_str();
   sub->add_option("--stop-at", c.stop_at, "stop once the recovery error is <= this (0: run all steps)")->capture_default_str();
   sub->add_flag("--no-invariant{false}", c.invariant, "skip the singular values behind max_invariant_dev (full runs)");
+  sub->add_option("--lora-samples", c.lora_samples,
+                  "Deep LoRA: fit W0 + W_L...W_1 to Y = (W0 + target) X by least squares, X d x N (N samples); "
+                  "writes lora_W0.npy, lora_X.npy")->capture_default_str();
+  sub->add_flag("--lora-whitened", c.lora_whitened, "Deep LoRA: X Haar orthogonal (N = d; the invariance theorem applies)");
   sub->add_flag("--quiet,-q", a->quiet, "no summary line");
   sub->add_flag("--plot", a->plot, "also write DIR/loss.png and (full runs) DIR/singular_values.png with gnuplot");
   sub->add_option("--compare", a->compare, "with --plot: another run's folder whose curves go on loss.png");

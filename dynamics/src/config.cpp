@@ -73,6 +73,10 @@ void validate(const Config& c) {
   if (c.steps < 0) throw Error("--steps must be >= 0, got " + std::to_string(c.steps));
   if (c.record_every < 1) throw Error("--record-every must be >= 1, got " + std::to_string(c.record_every));
   if (!(c.stop_at >= 0)) throw Error("--stop-at must be >= 0, got " + num(c.stop_at));
+  if (c.lora_samples < 0) throw Error("--lora-samples must be >= 0, got " + std::to_string(c.lora_samples));
+  if (c.lora_samples > 0 && c.observed < 1) throw Error("--observed: a Deep LoRA problem observes every entry of Y");
+  if (c.lora_whitened && c.lora_samples != c.width)
+    throw Error("--lora-samples must equal --width for whitened inputs (X orthogonal), got " + std::to_string(c.lora_samples));
 }
 
 ProblemData make_problem(const Config& c) {
@@ -102,6 +106,12 @@ ProblemData make_problem(const Config& c) {
   for (Index l = 0; l < c.depth; ++l) {
     Rng rl(stream(c.seed, 10 + std::uint64_t(l)));
     p.gauss.push_back(gaussian(d, d, rl));
+  }
+  if (c.lora_samples > 0) {
+    Rng rw(stream(c.seed, 2)), rx(stream(c.seed, 3));
+    p.lora_w0 = gaussian(d, d, rw) / std::sqrt(double(d));
+    p.lora_x = c.lora_whitened ? haar(d, d, rx) : MatrixXd(gaussian(d, c.lora_samples, rx) / std::sqrt(double(c.lora_samples)));
+    p.observed_count = d * c.lora_samples;  // entries of Y
   }
   return p;
 }

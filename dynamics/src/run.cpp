@@ -2,6 +2,9 @@
 
 #include "lowrank/fast/cpu_backend.hpp"
 #include "lowrank/reference/backend.hpp"
+#ifdef LOWRANK_HAVE_CUDA
+#include "lowrank/fast/cuda_backend.hpp"
+#endif
 
 namespace lowrank::dynamics {
 
@@ -20,6 +23,8 @@ template <class Backend> RunOutput run_on(Backend& be, const Config& cfg) {
   RunOutput out;
   out.target = to_d(r.setup.target);
   out.mask = data.mask;
+  out.lora_w0 = data.lora_w0;
+  out.lora_x = data.lora_x;
   for (const Mat<T>& w : r.setup.W0) out.init.push_back(to_d(w));
   out.product = to_d(r.product);
   out.curve = std::move(r.curve);
@@ -51,7 +56,21 @@ RunOutput run(const Config& cfg, const BackendChoice& choice) {
     CpuBackend<double> be;
     return run_on(be, cfg);
   }
-  throw Error("--backend must be reference or cpu for dynamics, got '" + choice.backend + "'");
+  if (choice.backend == "cuda") {
+#ifdef LOWRANK_HAVE_CUDA
+    const std::string why = CudaBackend<double>::unavailable_reason();
+    if (!why.empty()) throw Error(why);
+    if (choice.dtype == Dtype::float32) {
+      CudaBackend<float> be;
+      return run_on(be, cfg);
+    }
+    CudaBackend<double> be;
+    return run_on(be, cfg);
+#else
+    throw Error("--backend cuda: this build has no CUDA backend (configure with -DLOWRANK_CUDA=ON)");
+#endif
+  }
+  throw Error("--backend must be reference, cpu or cuda for dynamics, got '" + choice.backend + "'");
 }
 
 }  // namespace lowrank::dynamics

@@ -36,6 +36,12 @@ struct Config {
   long record_every = 10;    // curve rows every K steps (and the first and last)
   double stop_at = 0.0;      // stop once the recovery error <= stop_at (0: never)
   bool invariant = true;     // full runs: singular values of every layer at recorded steps
+  // Deep LoRA (adaptation by least squares): when lora_samples > 0 the loss is
+  // c/2 ||(W0 + W_L ... W_1) X - Y||_F^2, c = 1/(d N), X d x N, Y = (W0 + Phi) X, W0 frozen
+  // (Gaussian / sqrt(d)); Phi (the true update) is the target; no mask. lora_whitened: X is Haar
+  // orthogonal (N = d, X X^T = I: the invariance theorem applies); else X Gaussian / sqrt(N).
+  Index lora_samples = 0;
+  bool lora_whitened = false;
 };
 
 // Throws lowrank::Error naming the first parameter out of range ("--width ...").
@@ -70,6 +76,7 @@ struct ProblemData {
   VectorXd target_s;             // r, descending
   MatrixXd mask;                 // d x d, 0/1 (empty when observed == 1)
   std::vector<MatrixXd> gauss;   // L draws, d x d, standard Gaussian (orthogonalized later)
+  MatrixXd lora_w0, lora_x;      // Deep LoRA: frozen W0 (d x d) and inputs X (d x N); else empty
   Index observed_count = 0;      // |Omega|
 };
 ProblemData make_problem(const Config& c);

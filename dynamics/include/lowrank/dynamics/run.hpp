@@ -11,13 +11,14 @@
 namespace lowrank::dynamics {
 
 struct BackendChoice {
-  std::string backend = "cpu";   // reference | cpu
-  Dtype dtype = Dtype::float64;  // cpu
+  std::string backend = "cpu";   // reference | cpu | cuda (when built with LOWRANK_CUDA)
+  Dtype dtype = Dtype::float64;  // cpu, cuda
   int bits = 256;                // reference
 };
 
 struct RunOutput {
   MatrixXd target, mask;          // Phi (rounded once), Omega (empty under full observation)
+  MatrixXd lora_w0, lora_x;       // Deep LoRA: frozen W0 and inputs X (empty otherwise)
   std::vector<MatrixXd> init;     // full-width W_l(0), rounded once
   MatrixXd product;               // final W_L ... W_1 (compressed: U M_L ... M_1 V^T)
   std::vector<CurvePoint> curve;

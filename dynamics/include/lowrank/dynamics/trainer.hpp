@@ -38,6 +38,9 @@ template <class T> struct Setup {
   T c, eps, eta, lambda, gamma;
   T recovery_norm;          // ||(1 - Omega) .* Phi||_F, or ||Phi||_F under full observation
   std::vector<Mat<T>> W0;   // eps O_l, O_l Haar orthogonal in T
+  // Deep LoRA (Config::lora_samples > 0): loss c/2 ||P X + A||_F^2 with A = W0 X - Y.
+  bool regression = false;
+  Mat<T> X, A;
 };
 
 // Q (m x k) of the thin QR of B, with R's diagonal signs moved into Q; throws when B's columns
@@ -76,6 +79,15 @@ Setup<typename Backend::Scalar> make_setup(Backend& be, const Config& cfg, const
   s.c = T(1) / T(double(p.observed_count));
   s.eps = T(cfg.eps), s.eta = T(cfg.eta), s.lambda = T(cfg.weight_decay), s.gamma = T(cfg.gamma);
   for (const MatrixXd& g : p.gauss) s.W0.push_back(s.eps * orthonormal<T>(Mat<T>(g.cast<T>()), "Haar start"));
+  if (p.lora_x.size()) {
+    s.regression = true;
+    s.X = p.lora_x.cast<T>();
+    const Mat<T> W0 = p.lora_w0.cast<T>();
+    Mat<T> W0X, Y;
+    be.gemm(false, false, T(1), W0, s.X, T(0), W0X);
+    be.gemm(false, false, T(1), Mat<T>(W0 + s.target), s.X, T(0), Y);  // the data: Y = (W0 + Phi) X
+    s.A = W0X - Y;
+  }
   return s;
 }
 
@@ -114,6 +126,20 @@ template <class T> Eval<T> residual(const Setup<T>& s, const Mat<T>& P, Mat<T>& 
   return {s.c / T(2) * seen, T(sqrt(unseen)) / s.recovery_norm};
 }
 
+// Deep LoRA: R = P X + A, loss c/2 ||R||^2, E = c R X^T (the gradient with respect to P);
+// recovery: ||P - Phi||_F / ||Phi||_F. Other problems: residual() above.
+template <class Backend>
+Eval<typename Backend::Scalar> residual(Backend& be, const Setup<typename Backend::Scalar>& s,
+                                        const Mat<typename Backend::Scalar>& P, Mat<typename Backend::Scalar>& E) {
+  using T = typename Backend::Scalar;
+  if (!s.regression) return residual(s, P, E);
+  Mat<T> R;
+  be.gemm(false, false, T(1), P, s.X, T(0), R);
+  R += s.A;
+  be.gemm(false, true, s.c, R, s.X, T(0), E);
+  return {s.c / T(2) * R.squaredNorm(), T((P - s.target).norm()) / s.recovery_norm};
+}
+
 // The full-width network W_L ... W_1 (W[0] is W_1).
 template <class Backend> class FullTrainer {
  public:
@@ -126,7 +152,7 @@ template <class Backend> class FullTrainer {
     const Index L = Index(W.size());
     A_.resize(L);
     for (Index l = 1; l < L; ++l) be_.gemm(false, false, T(1), W[l], prefix(l - 1), T(0), A_[l]);
-    return residual(s_, product(), E_);
+    return residual(be_, s_, product(), E_);
   }
   const Mat<T>& product() const { return W.size() == 1 ? W[0] : A_.back(); }
 
@@ -180,7 +206,7 @@ template <class Backend> class CompressedTrainer {
     for (Index l = 1; l < L; ++l) be_.gemm(false, false, T(1), M[l], prefix(l - 1), T(0), K_[l]);
     be_.gemm(false, false, T(1), U, prefix(L - 1), T(0), UK_);
     be_.gemm(false, true, T(1), UK_, V, T(0), P_);
-    return residual(s_, P_, E_);
+    return residual(be_, s_, P_, E_);
   }
   const Mat<T>& product() const { return P_; }
 
