@@ -243,7 +243,7 @@ void add_dynamics(CLI::App& app) {
   sub->add_option("--rank,-r", c.rank, "rank r of the target")->required();
   sub->add_option("--observed", c.observed, "fraction of observed entries in (0, 1]; 1 = full observation")->capture_default_str();
   sub->add_option("--eps", c.eps, "scale of the orthogonal start")->capture_default_str();
-  sub->add_option("--eta", c.eta, "step size (loss is a mean over observed entries: steps are O(d^2 / s^(4/3)) scale)")->required();
+  sub->add_option("--eta", c.eta, "step size; with the mean loss and this target, stable up to about 0.26 d^(4/3)")->required();
   sub->add_option("--weight-decay", c.weight_decay, "lambda: W <- (1 - eta lambda) W - eta grad")->capture_default_str();
   sub->add_option("--gamma", c.gamma, "compressed: step of the outer factors, as a multiple of eta")->capture_default_str();
   sub->add_option("--steps", c.steps, "gradient steps")->required();
@@ -255,7 +255,8 @@ void add_dynamics(CLI::App& app) {
   sub->add_option("--out,-o", a->out, "output folder")->required();
   sub->add_option("--record-every", c.record_every, "one curve row every K steps (plus the first and last)")->capture_default_str();
   sub->add_option("--stop-at", c.stop_at, "stop once the recovery error is <= this (0: run all steps)")->capture_default_str();
-  sub->add_flag("--no-invariant{false}", c.invariant, "skip the singular values behind max_invariant_dev (full runs)");
+  sub->add_flag_callback("--no-invariant", [a]() { a->cfg.invariant = false; },
+                         "skip the singular values behind max_invariant_dev (full runs)");
   sub->add_option("--lora-samples", c.lora_samples,
                   "Deep LoRA: fit W0 + W_L...W_1 to Y = (W0 + target) X by least squares, X d x N (N samples); "
                   "writes lora_W0.npy, lora_X.npy")->capture_default_str();

@@ -166,6 +166,20 @@ TEST(DynamicsTrajectory, ReferenceAndCpuFloat64AgreeFull) { compare_trajectories
 TEST(DynamicsTrajectory, ReferenceAndCpuFloat64AgreeFullCompletion) { compare_trajectories(false, true); }
 TEST(DynamicsTrajectory, ReferenceAndCpuFloat64AgreeCompressed) { compare_trajectories(true, true); }
 
+// float32 on the cpu backend: the same bound with u = 2^-24: u d (1 + 2 L (T + 1)) = 5.4e-4 at
+// T = 150, d = 10, L = 3 (the start and the target are rounded to float32 once, inside it).
+TEST(DynamicsTrajectory, CpuFloat32FollowsTheReferenceWithinItsBound) {
+  Config cfg = small_config(false);
+  cfg.steps = 150, cfg.record_every = 50;
+  const RunOutput a = run(cfg, BackendChoice{"reference", Dtype::float64, 256});
+  const RunOutput b = run(cfg, BackendChoice{"cpu", Dtype::float32, 0});
+  const double bound = 0x1p-24 * double(cfg.width) * (1 + 2.0 * double(cfg.depth) * double(cfg.steps + 1));
+  EXPECT_EQ(b.precision, "float32");
+  EXPECT_LE((a.product - b.product).norm(), bound * a.product.norm());
+  // and it is a float32 result: further from the reference than float64 rounding could make it
+  EXPECT_GT((a.product - b.product).norm(), 1e-12 * a.product.norm());
+}
+
 // ---------------------------------------------------------------- rho recursion
 // Under full observation the d - 2r middle singular values follow rho(t): at 256 bits the
 // deviation is rounding, <= u d (eps + 2 L (T+1) max ||W||) (README bound B) ~ 1e-72 here.
