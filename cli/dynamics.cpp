@@ -98,10 +98,13 @@ void publish(const fs::path& staging, const std::string& out) {
     fs::rename(staging, target);
     return;
   }
-  for (const auto& e : fs::recursive_directory_iterator(staging)) {
-    const fs::path rel = fs::relative(e.path(), staging);
-    if (e.is_directory()) fs::create_directories(target / rel);
-    else fs::rename(e.path(), target / rel);
+  std::vector<fs::path> entries;  // listed first: renaming while iterating is unspecified
+  for (const auto& e : fs::recursive_directory_iterator(staging)) entries.push_back(e.path());
+  std::sort(entries.begin(), entries.end());  // a folder before its files
+  for (const fs::path& e : entries) {
+    const fs::path rel = fs::relative(e, staging);
+    if (fs::is_directory(e)) fs::create_directories(target / rel);
+    else fs::rename(e, target / rel);
   }
   fs::remove_all(staging);
 }

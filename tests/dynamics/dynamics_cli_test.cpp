@@ -149,6 +149,20 @@ TEST(DynamicsCli, GoodRunWritesTheDocumentedFiles) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 5);  // steps 0, 5, 10, 15, 20
 }
 
+TEST(DynamicsCli, RerunIntoAnExistingFolderReplacesTheFilesKeepsOthers) {
+  Scratch logs, parent;
+  const fs::path out = parent.path / "run";
+  fs::create_directories(out / "init");
+  std::ofstream(out / "notes.txt") << "mine";
+  std::ofstream(out / "init" / "W1.npy") << "stale";
+  const Result r = run(logs, good + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(slurp(out / "notes.txt"), "mine");
+  EXPECT_EQ(lowrank::read_matrix((out / "init" / "W1.npy").string()).rows(), 10);  // replaced by the run's
+  EXPECT_TRUE(fs::exists(out / "product.npy"));
+  EXPECT_EQ(parent.entries(), 1u) << "staging folder left behind";
+}
+
 TEST(DynamicsCli, PlotWritesBothPngsAndCompareNeedsARun) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot not installed";
   Scratch logs, parent;
