@@ -16,14 +16,16 @@ void add_prove(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "prove",
       "Check every theorem and bound of MATH.md numerically (optimality, equivalence, nearest minimizer, "
-      "mu -> 0 convergence, streaming invariance, floating-point error model, reference self-consistency); "
+      "mu -> 0 convergence, streaming invariance, floating-point error model, reference self-consistency, "
+      "compressible dynamics: invariance, equivalence, completion); "
       "prints one table per check and 'N passed, M failed'; writes CSV and PNG plots; exit 1 if any check fails");
   sub->add_flag("--quick", o->quick, "reduced sweep (what CTest runs), still exercising every check");
   sub->add_option("--out,-o", o->out, "output folder for CSV, gnuplot scripts and PNG plots")->capture_default_str();
   sub->add_option("--bits", o->bits, "reference precision in bits for the high-precision checks (128..4096)")
       ->capture_default_str();
   sub->add_option("--only", o->only, "run only the named checks (optimality, equivalence, nearest, convergence, "
-                                     "streaming, fp-model, self-consistency)");
+                                     "streaming, fp-model, self-consistency, dynamics-invariance, "
+                                     "dynamics-equivalence, dynamics-completion)");
   sub->callback([o]() {
     if (o->bits < 128 || o->bits > 4096)
       throw Error("--bits must be between 128 and 4096 for the proof checks, got " + std::to_string(o->bits));

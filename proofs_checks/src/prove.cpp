@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common.hpp"
+#include "dynamics_common.hpp"
 #include "lowrank/core/error.hpp"
 
 namespace lowrank::proofs {
@@ -17,7 +18,10 @@ const std::vector<Entry>& entries() {
       {"optimality", check_optimality},   {"equivalence", check_equivalence},
       {"nearest", check_nearest},         {"convergence", check_convergence},
       {"streaming", check_streaming},     {"fp-model", check_fp_model},
-      {"self-consistency", check_self_consistency}};
+      {"self-consistency", check_self_consistency},
+      {"dynamics-invariance", check_dynamics_invariance},
+      {"dynamics-equivalence", check_dynamics_equivalence},
+      {"dynamics-completion", check_dynamics_completion}};
   return e;
 }
 }  // namespace
@@ -35,7 +39,7 @@ std::vector<CheckResult> run_checks(const ProveOptions& opt, const std::function
   for (const auto& o : opt.only)
     if (std::find(check_names().begin(), check_names().end(), o) == check_names().end())
       throw Error("unknown check '" + o + "' (known: optimality, equivalence, nearest, convergence, streaming, "
-                  "fp-model, self-consistency)");
+                  "fp-model, self-consistency, dynamics-invariance, dynamics-equivalence, dynamics-completion)");
   const int saved_bits = reference_bits();
   std::vector<CheckResult> results;
   for (const auto& e : entries()) {

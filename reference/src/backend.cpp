@@ -169,6 +169,31 @@ bool ReferenceBackend::cholesky_lower(const MatrixMP& G, MatrixMP& L) {
   return true;
 }
 
+void ReferenceBackend::gemm(bool trans_a, bool trans_b, const mpreal& alpha, const MatrixMP& A, const MatrixMP& B,
+                            const mpreal& beta, MatrixMP& C) {
+  const Index m = trans_a ? A.cols() : A.rows(), k = trans_a ? A.rows() : A.cols();
+  const Index kb = trans_b ? B.cols() : B.rows(), n = trans_b ? B.rows() : B.cols();
+  if (k != kb) throw Error("reference gemm: op(A) is " + shape_str(m, k) + " but op(B) is " + shape_str(kb, n));
+  if (C.size() > 0 && (C.data() == A.data() || C.data() == B.data()))
+    throw Error("reference gemm: C shares storage with A or B");
+  const bool accumulate = beta != 0;
+  if (accumulate && (C.rows() != m || C.cols() != n))
+    throw Error("reference gemm: C is " + shape_str(C.rows(), C.cols()) + ", op(A) op(B) is " + shape_str(m, n));
+  MatrixMP P(m, n);
+  if (k == 0) P.setZero();
+  else if (!trans_a && !trans_b) P.noalias() = A * B;
+  else if (trans_a && !trans_b) P.noalias() = A.transpose() * B;
+  else if (!trans_a && trans_b) P.noalias() = A * B.transpose();
+  else P.noalias() = A.transpose() * B.transpose();
+  if (alpha != 1) P *= alpha;
+  if (!accumulate) {
+    C = std::move(P);
+  } else {
+    if (beta != 1) C *= beta;
+    C += P;
+  }
+}
+
 MatrixMP ReferenceBackend::inverse(const MatrixMP& M) { return Eigen::PartialPivLU<MatrixMP>(M).inverse(); }
 
 }  // namespace lowrank

@@ -35,6 +35,16 @@ inline void syrk_ut(int n, int k, const float* a, int lda, float* c, int ldc) {
 inline void syrk_ut(int n, int k, const double* a, int lda, double* c, int ldc) {
   cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 1.0, c, ldc);
 }
+inline void gemm_cm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+                    int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
+              b, ldb, beta, c, ldc);
+}
+inline void gemm_cm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
+                    int ldb, double beta, double* c, int ldc) {
+  cblas_dgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
+              b, ldb, beta, c, ldc);
+}
 inline lapack_int gesdd(char jobz, lapack_int m, lapack_int n, float* a, float* s, float* u, lapack_int ldu,
                         float* vt, lapack_int ldvt) {
   return LAPACKE_sgesdd(LAPACK_COL_MAJOR, jobz, m, n, a, m, s, u, ldu, vt, ldvt);
@@ -398,6 +408,33 @@ template <class T> Mat<T> CpuBackend<T>::inverse(const Mat<T>& M) {
   ks.flops += 2.0 * double(n) * n * n;  // MAGMA: getrf 2n^3/3 + getri 4n^3/3
   ks.seconds += t.seconds(); ++ks.calls;
   return A;
+}
+
+template <class T>
+void CpuBackend<T>::gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C) {
+  const Index m = trans_a ? A.cols() : A.rows(), k = trans_a ? A.rows() : A.cols();
+  const Index kb = trans_b ? B.cols() : B.rows(), n = trans_b ? B.rows() : B.cols();
+  if (k != kb)
+    throw Error("cpu gemm: op(A) is " + shape_str(m, k) + " but op(B) is " + shape_str(kb, n));
+  if (C.data() != nullptr && (C.data() == A.data() || C.data() == B.data()))
+    throw Error("cpu gemm: C shares storage with A or B");
+  if (beta == T(0)) {
+    if (C.rows() != m || C.cols() != n) C.resize(m, n);
+  } else if (C.rows() != m || C.cols() != n) {
+    throw Error("cpu gemm: C is " + shape_str(C.rows(), C.cols()) + ", op(A) op(B) is " + shape_str(m, n));
+  }
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // BLAS would leave C = beta C; say it explicitly (beta == 0 must not read C)
+    if (beta == T(0)) C.setZero();
+    else C *= beta;
+    return;
+  }
+  Timer t;
+  gemm_cm(trans_a, trans_b, dim(m, "m"), dim(n, "n"), dim(k, "k"), alpha, A.data(), dim(std::max<Index>(1, A.rows()), "lda"),
+          B.data(), dim(std::max<Index>(1, B.rows()), "ldb"), beta, C.data(), dim(m, "ldc"));
+  auto& ks = stats_.kernels["gemm"];
+  ks.flops += 2.0 * double(m) * double(n) * double(k);  // MAGMA: FLOPS_DGEMM = 2 m n k (real)
+  ks.seconds += t.seconds(); ++ks.calls;
 }
 
 template class CpuBackend<float>;

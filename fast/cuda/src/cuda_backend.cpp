@@ -143,15 +143,22 @@ double elapsed_s(const Event& a, const Event& b) {
 }
 
 // ---------- typed cuBLAS wrappers (64-bit integer API) ----------
-cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+cublasStatus_t blas_gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
                     float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                     int64_t ldc) {
   return cublasSgemm_64(h, ta, tb, m, n, k, &alpha, A, lda, B, ldb, &beta, C, ldc);
 }
-cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+cublasStatus_t blas_gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
                     double alpha, const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
                     int64_t ldc) {
   return cublasDgemm_64(h, ta, tb, m, n, k, &alpha, A, lda, B, ldb, &beta, C, ldc);
+}
+// bool-flag form for CudaBackend::gemm (the member named gemm would hide a free gemm: hence blas_gemm).
+template <class T>
+cublasStatus_t device_gemm(cublasHandle_t h, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A,
+                           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  return blas_gemm(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, alpha, A, lda, B, ldb, beta, C,
+              ldc);
 }
 cublasStatus_t syrk(cublasHandle_t h, cublasFillMode_t uplo, cublasOperation_t t, int64_t n, int64_t k, float alpha,
                     const float* A, int64_t lda, float beta, float* C, int64_t ldc) {
@@ -623,15 +630,15 @@ template <class T> struct CudaBackend<T>::Impl {
       DeviceBuffer<T> US(std::size_t(m) * k), C(std::size_t(k) * k);
       LR_CHECK(cudaMemcpyAsync(US.get(), U.get(), sizeof(T) * m * k, cudaMemcpyDeviceToDevice, compute));
       LR_CHECK(dgmm_right(blas, m, k, US.get(), m, S.get()));
-      LR_CHECK(gemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, k, n, T(1), A0.get(), m, V.get(), n, T(-1), US.get(), m));
+      LR_CHECK(blas_gemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, k, n, T(1), A0.get(), m, V.get(), n, T(-1), US.get(), m));
       T res = 0, anorm = 0, ou = 0, ov = 0;
       LR_CHECK(nrm2(blas, m * k, US.get(), &res));
       LR_CHECK(nrm2(blas, m * n, A0.get(), &anorm));
-      LR_CHECK(gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, m, T(1), U.get(), m, U.get(), m, T(0), C.get(), k));
+      LR_CHECK(blas_gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, m, T(1), U.get(), m, U.get(), m, T(0), C.get(), k));
       cuda_kernels::add_diagonal(C.get(), k, k, T(-1), compute);
       LR_LAUNCHED("add_diagonal");
       LR_CHECK(nrm2(blas, k * k, C.get(), &ou));
-      LR_CHECK(gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, n, T(1), V.get(), n, V.get(), n, T(0), C.get(), k));
+      LR_CHECK(blas_gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, n, T(1), V.get(), n, V.get(), n, T(0), C.get(), k));
       cuda_kernels::add_diagonal(C.get(), k, k, T(-1), compute);
       LR_LAUNCHED("add_diagonal");
       LR_CHECK(nrm2(blas, k * k, C.get(), &ov));
@@ -837,6 +844,29 @@ template <class T> Mat<T> CudaBackend<T>::inverse(const Mat<T>& M) {
   return I.download(B.get(), n, n, n);
 }
 
+template <class T>
+void CudaBackend<T>::gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C) {
+  const Index m = trans_a ? A.cols() : A.rows(), k = trans_a ? A.rows() : A.cols();
+  const Index kb = trans_b ? B.cols() : B.rows(), n = trans_b ? B.rows() : B.cols();
+  if (k != kb) throw Error("cuda gemm: op(A) is " + shape_str(m, k) + " but op(B) is " + shape_str(kb, n));
+  if (C.data() != nullptr && (C.data() == A.data() || C.data() == B.data()))
+    throw Error("cuda gemm: C shares storage with A or B");
+  const bool accumulate = beta != T(0);
+  if (accumulate && (C.rows() != m || C.cols() != n))
+    throw Error("cuda gemm: C is " + shape_str(C.rows(), C.cols()) + ", op(A) op(B) is " + shape_str(m, n));
+  if (m == 0 || n == 0) {
+    C.resize(m, n);
+    return;
+  }
+  Impl& I = *impl_;
+  DeviceBuffer<T> dA = I.upload(A), dB = I.upload(B);
+  DeviceBuffer<T> dC = accumulate ? I.upload(C) : DeviceBuffer<T>(std::size_t(m) * std::size_t(n));
+  if (k == 0 && !accumulate) LR_CHECK(cudaMemsetAsync(dC.get(), 0, sizeof(T) * dC.size(), I.compute));
+  LR_CHECK(device_gemm<T>(I.blas, trans_a, trans_b, m, n, k, alpha, dA.get(), std::max<Index>(1, A.rows()), dB.get(),
+                          std::max<Index>(1, B.rows()), beta, dC.get(), m));
+  C = I.download(dC.get(), m, n, m);
+}
+
 template <class T> Mat<T> CudaBackend<T>::qr_r_in_memory(const HostRows<T>& X, double* geqrf_seconds) {
   Impl& I = *impl_;
   const Index N = X.rows, n = X.cols;
@@ -894,12 +924,12 @@ template <class T> double CudaBackend<T>::measure_gemm_gflops(Index n, int reps)
   cuda_kernels::fill_pattern(A.get(), n * n, 1, I.compute);
   cuda_kernels::fill_pattern(B.get(), n * n, 2, I.compute);
   LR_LAUNCHED("fill_pattern");
-  LR_CHECK(gemm(I.blas, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, T(1), A.get(), n, B.get(), n, T(0), C.get(), n));  // warm-up
+  LR_CHECK(blas_gemm(I.blas, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, T(1), A.get(), n, B.get(), n, T(0), C.get(), n));  // warm-up
   std::vector<double> t;
   for (int r = 0; r < std::max(1, reps); ++r) {
     Event t0, t1;
     LR_CHECK(cudaEventRecord(t0.get(), I.compute));
-    LR_CHECK(gemm(I.blas, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, T(1), A.get(), n, B.get(), n, T(0), C.get(), n));
+    LR_CHECK(blas_gemm(I.blas, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, T(1), A.get(), n, B.get(), n, T(0), C.get(), n));
     LR_CHECK(cudaEventRecord(t1.get(), I.compute));
     I.sync();
     t.push_back(elapsed_s(t0, t1));

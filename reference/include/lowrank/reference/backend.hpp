@@ -22,6 +22,11 @@ class ReferenceBackend {
   SymEig<mpreal> eigh(const MatrixMP& G);
   bool cholesky_lower(const MatrixMP& G, MatrixMP& L);
   MatrixMP inverse(const MatrixMP& M);
+  // C = alpha op(A) op(B) + beta C by Eigen's product over mpreal (every product rounded at the
+  // working precision). Same contract as CpuBackend::gemm: beta == 0 resizes C and never reads
+  // it; C must not share storage with A or B.
+  void gemm(bool trans_a, bool trans_b, const mpreal& alpha, const MatrixMP& A, const MatrixMP& B,
+            const mpreal& beta, MatrixMP& C);
 };
 
 }  // namespace lowrank

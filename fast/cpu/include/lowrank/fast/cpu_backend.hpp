@@ -15,6 +15,8 @@
 //   eigh             ?syevd (ascending); info != 0 throws.
 //   cholesky_lower   ?potrf (lower); false on breakdown (info > 0), as torch.linalg.cholesky fails.
 //   inverse          ?getrf + ?getri (explicit inverse, as torch.linalg.inv); singular throws.
+//   gemm             C = alpha op(A) op(B) + beta C by cblas_?gemm (OpenBLAS, threaded); used by
+//                    the deep-factorization trainer (dynamics/), not by the COALA driver.
 //
 // Every LAPACK/BLAS call is timed and its nominal flop count (MAGMA testing/flops.h for the
 // factorizations, Golub & Van Loan's counts for the SVD and the symmetric eigensolver) added to
@@ -67,6 +69,10 @@ template <class T> class CpuBackend {
   Vec<T> eigenvalues(const Mat<T>& G);      // ?syevd, jobz = N: no vectors
   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
   Mat<T> inverse(const Mat<T>& M);
+  // C = alpha op(A) op(B) + beta C, op(X) = X or X^T. With beta == 0, C is resized to the
+  // product's shape and its old contents are never read (not even NaN); otherwise its shape must
+  // match. C must not share storage with A or B. Shape errors throw lowrank::Error.
+  void gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
 
   const CpuOptions& options() const { return opt_; }
   CpuOptions& options() { return opt_; }

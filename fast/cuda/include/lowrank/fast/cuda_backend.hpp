@@ -116,6 +116,10 @@ template <class T> class CudaBackend {
   Vec<T> eigenvalues(const Mat<T>& G);      // cusolverDnXsyevd, CUSOLVER_EIG_MODE_NOVECTOR
   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
   Mat<T> inverse(const Mat<T>& M);
+  // C = alpha op(A) op(B) + beta C by cublas?gemm, host matrices staged through device buffers
+  // (the deep-factorization trainer, dynamics/). Same contract as CpuBackend::gemm: beta == 0
+  // resizes C and never reads it; C must not share storage with A or B.
+  void gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
 
   // --- device pieces the benchmarks and tests use directly ---
   // The same streams from host memory (pinned memory gives copies that overlap compute).
