@@ -12,7 +12,7 @@ out="${1:-$here/out/demo}"
 mkdir -p "$out"
 field() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 status=0
-printf '%-20s %-8s %-8s %12s %12s  %s\n' case method dtype "obj ratio" "fwd ratio" verdict
+printf '%-20s %-8s %-8s %12s %12s %12s  %s\n' case method dtype "obj ratio" "fwd ratio" "vs stable" verdict
 for case in llm_like_64 cond_1e12 rankdef_exact_k6_r8; do
   dir="$here/data/corpus/$case"
   rank=$(field "$dir/case.json" "d['rank']")
@@ -22,18 +22,20 @@ for case in llm_like_64 cond_1e12 rankdef_exact_k6_r8; do
       res="$out/$case/$method-$dtype"
       if ! "$lowrank" solve -W "$dir/W.npy" -X "$dir/X.npy" -r "$rank" --method "$method" --backend cpu \
            --dtype "$dtype" -q -o "$res" 2>"$res.err"; then
-        printf '%-20s %-8s %-8s %12s %12s  %s\n' "$case" "$method" "$dtype" - - "BROKE DOWN: $(cat "$res.err")"
+        printf '%-20s %-8s %-8s %12s %12s %12s  %s\n' "$case" "$method" "$dtype" - - - "BROKE DOWN: $(cat "$res.err")"
         continue
       fi
       "$lowrank" check --case "$dir" --a "$res/A.npy" --b "$res/B.npy" --json > "$res/check.json" || true
-      printf '%-20s %-8s %-8s %12s %12s  %s\n' "$case" "$method" "$dtype" \
+      printf '%-20s %-8s %-8s %12s %12s %12s  %s\n' "$case" "$method" "$dtype" \
         "$(field "$res/check.json" "'%.2e' % d['objective']['ratio']")" \
         "$(field "$res/check.json" "('%.2e' % d['forward']['ratio']) if d['forward']['judged'] else 'not judged'")" \
+        "$(field "$res/check.json" "('%.2e' % d['achievable']['ratio']) if 'achievable' in d else '-'")" \
         "$(field "$res/check.json" "d['verdict']")"
       if [ "$method" = coala ] && [ "$(field "$res/check.json" "d['verdict']")" != PASS ]; then status=1; fi
     done
   done
 done
-echo "(ratios: MATH.md 1.4 as defined in README 'Checking your implementation'; threshold 30)"
+echo "(ratios: ratio version 2, README 'Checking your implementation'; threshold 30. 'vs stable': error over the"
+echo " median of the own COALA at the same precision on backward perturbations; above 100: SUSPECT)"
 echo "demo: solutions, reports and check results under $out"
 exit $status

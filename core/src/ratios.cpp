@@ -170,12 +170,9 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
   res.objective = std::sqrt(f2);
   res.objective_ref = ref.objective;
   res.objective_excess = double(res.objective - ref.objective);
-  if (opt.ratio_version == 1) {
-    const double obj_scale = res.u * ref.norm_w_2 * ref.norm_xmu_2() * res.d;
-    res.objective_ratio = obj_scale > 0 ? res.objective_excess / obj_scale : (res.objective_excess > 0 ? INFINITY : 0.0);
-  } else {
-    res.objective_ratio = objective_ratio_v2(res, ref);
-  }
+  const double obj_scale = res.u * ref.norm_w_2 * ref.norm_xmu_2() * res.d;
+  res.objective_ratio_v1 = obj_scale > 0 ? res.objective_excess / obj_scale : (res.objective_excess > 0 ? INFINITY : 0.0);
+  res.objective_ratio = opt.ratio_version == 1 ? res.objective_ratio_v1 : objective_ratio_v2(res, ref);
   res.objective_ok = res.objective_ratio <= res.threshold;
   if (!res.objective_ok)
     res.reasons.push_back("objective ratio " + fmt(res.objective_ratio, 2) + " > " + std::to_string(int(res.threshold)) +
@@ -209,6 +206,7 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
     res.forward_judged = true;
   }
   res.forward_ratio = res.forward_error / (res.u * res.kappa * res.d);
+  res.forward_ratio_v1 = res.forward_error / (res.u * res.kappa_wedin * res.d);
   if (res.forward_judged) {
     res.forward_ok = res.forward_ratio <= res.threshold;
     if (!res.forward_ok)
@@ -276,12 +274,13 @@ nlohmann::json to_json(const CheckResult& r) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.21Le", r.objective);
     j["objective"] = {{"ratio", num(r.objective_ratio)}, {"ok", r.objective_ok}, {"value", buf},
-                      {"excess", num(r.objective_excess)}};
+                      {"excess", num(r.objective_excess)}, {"ratio_v1", num(r.objective_ratio_v1)}};
     std::snprintf(buf, sizeof buf, "%.21Le", r.objective_ref);
     j["objective"]["reference"] = buf;
     j["forward"] = {{"judged", r.forward_judged}, {"ratio", num(r.forward_ratio)}, {"ok", r.forward_ok},
                     {"relative_error", num(r.forward_error)}, {"kappa", num(r.kappa)},
-                    {"kappa_wedin", num(r.kappa_wedin)}, {"gap", num(r.gap)}, {"note", r.forward_note}};
+                    {"kappa_wedin", num(r.kappa_wedin)}, {"ratio_v1", num(r.forward_ratio_v1)}, {"gap", num(r.gap)},
+                    {"note", r.forward_note}};
     j["nu"] = num(r.nu);
   }
   if (r.achievable_computed) {

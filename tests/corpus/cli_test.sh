@@ -38,6 +38,19 @@ for bad in invalid_nan_in_w invalid_inf_in_x invalid_shape_mismatch invalid_trun
   expect 2 "check refuses $bad" -- "$L" check --case "$C/$bad" --a "$W/A_ref.npy" --b "$W/B_ref.npy"; grep_out "lowrank: error"
 done
 
+# SUSPECT (ratio version 2): a float32 SVD-LLM on cond_1e04 stays inside the rigorous bounds
+# (forward error 1.1e-4, ratio ~20) but is ~150x less accurate than a stable float32 method there.
+K=$C/cond_1e04
+(cd "$SRC/examples" && $PY svd_llm.py "$K/W.npy" "$K/X.npy" 8 0 "$T/svd32" --float32) || fails=$((fails+1))
+expect 5 "check: float32 svd-llm is SUSPECT" -- "$L" check --case "$K" --a "$T/svd32/A.npy" --b "$T/svd32/B.npy"
+grep_out "SUSPECT"; grep_out "less accurate"; grep_out "achievable accuracy"; no_out "lowrank: error"
+expect 5 "check --json: SUSPECT" -- "$L" check --json --case "$K" --a "$T/svd32/A.npy" --b "$T/svd32/B.npy"; grep_out '"verdict": "SUSPECT"'
+expect 0 "check --ratio-version 1: PASS/FAIL only" -- "$L" check --ratio-version 1 --case "$K" --a "$T/svd32/A.npy" --b "$T/svd32/B.npy"
+grep_out "ratio version 1"; no_out "achievable"
+expect 0 "check --achievable-samples 0: rigorous tests only" -- "$L" check --achievable-samples 0 --case "$K" --a "$T/svd32/A.npy" --b "$T/svd32/B.npy"
+expect 2 "check --ratio-version 3 refused" -- "$L" check --ratio-version 3 --case "$K" --a "$T/svd32/A.npy" --b "$T/svd32/B.npy"; grep_out "ratio-version"
+expect 2 "check --achievable-samples -1 refused" -- "$L" check --achievable-samples -1 --case "$K" --a "$T/svd32/A.npy" --b "$T/svd32/B.npy"
+
 # The two NumPy examples over the whole corpus.
 cd "$SRC/examples"
 expect 0 "corpus --run coala.py" -- "$L" corpus --jobs 2 --timeout 120 --work "$T/coala" --run "$PY coala.py {W} {X} {rank} {mu} {out}"

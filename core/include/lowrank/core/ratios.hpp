@@ -119,6 +119,7 @@ struct CheckResult {
   int ratio_version = kRatioVersion;
   double nu = 0;             // sum_i ||w_i|| ||x_i^mu|| (version 2's scale)
   double kappa_wedin = 0;    // Wedin's kappa (version 1's); kappa is the one used
+  double objective_ratio_v1 = 0, forward_ratio_v1 = 0;  // version 1's ratios, always reported
   // achievable accuracy (statistical, version 2): the candidate against the project's own stable
   // method at the candidate's precision on backward perturbations of this instance
   bool achievable_computed = false;
