@@ -25,6 +25,10 @@ struct CheckArgs {
 
 void run_check(const CheckArgs& a) {
   using namespace lowrank::data;
+  // Options first: nothing expensive (the on-the-fly reference) before they are known to be valid.
+  if (a.ratio_version != 1 && a.ratio_version != 2)
+    throw Error("--ratio-version must be 1 or 2, got " + std::to_string(a.ratio_version));
+  if (a.achievable_samples < 0) throw Error("--achievable-samples must be >= 0");
   const bool by_case = !a.case_dir.empty();
   if (by_case == (!a.weights.empty() || !a.acts.empty()))
     throw Error("give either --case DIR, or --weights W.npy --acts X.npy --rank R [--mu MU]");
@@ -46,9 +50,6 @@ void run_check(const CheckArgs& a) {
     X = std::make_unique<NpyRowStream>(a.acts, "activations X");
     ref = compute_reference(W, *X, a.rank, a.mu, a.bits);
   }
-  if (a.ratio_version != 1 && a.ratio_version != 2)
-    throw Error("--ratio-version must be 1 or 2, got " + std::to_string(a.ratio_version));
-  if (a.achievable_samples < 0) throw Error("--achievable-samples must be >= 0");
   const CandidateFactors cand = load_candidate(a.a, a.b);
   CheckOptions copt;
   copt.ratio_version = a.ratio_version;

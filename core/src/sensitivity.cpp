@@ -55,7 +55,9 @@ ForwardSensitivity::ForwardSensitivity(const MatrixXd& W, RowBlockSource& X, dou
   s_ = svd.singularValues();
   s1_ = s_.size() ? s_(0) : 0.0L;
   const Index k = s_.size();
-  tie_ = r_ >= 1 && r_ < k && !(s_(r_ - 1) > s_(r_));
+  // A tie at the cut, or (m > n, r = n) s_r = 0 where every K_ji would divide by 0: no finite
+  // derivative.
+  tie_ = r_ >= 1 && ((r_ < k && !(s_(r_ - 1) > s_(r_))) || !(s_(std::min(r_, k) - 1) > 0));
   const LMat Ur = U_.leftCols(r_);
   Wstar_ = Ur * (Ur.transpose() * W_);
 }

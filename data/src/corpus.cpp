@@ -150,11 +150,12 @@ ReferenceSolution compute_reference(const MatrixXd& W, RowBlockSource& X, Index 
     j["x_rank"] = rep.x_rank;
     j["norm_w_2"] = ref.norm_w_2;
     j["norm_w_fro"] = ref.norm_w_fro;
-    if (ref.kappa_structured > 0) {
+    if (ref.kappa_structured > 0 && std::isfinite(ref.kappa_structured)) {
       j["kappa_structured"] = ref.kappa_structured;
       j["kappa_structured_meaning"] =
-          "||dW'_*||_F / (u ||W'_*||_F) to first order, maximized over ||dW||_F <= u ||W||_F, ||dx_i|| <= u ||x_i|| "
-          "per feature, ||dM|| <= u ||W X_mu||_2 (core/README.md, ratio version 2); power iteration, " +
+          "||dW'_*||_F / (u ||W'_*||_F) to first order, maximized over dW = ||W||_F E_W, dX = diag(||x_i||) E, "
+          "dM = s_1(W X_mu) E_M with ||E_W||_F^2 + ||E||_F^2 + ||E_M||_F^2 <= 1 (core/README.md, ratio version 2); "
+          "power iteration, " +
           std::to_string(kappa_iterations) + " steps, long double";
     }
     j["files"] = {{"W_star", "W_star.npy"}, {"A", "A_ref.npy"}, {"B", "B_ref.npy"}};
@@ -275,7 +276,9 @@ StoredCase load_case(const std::string& dir) {
     ref.norm_x_2 = xs.empty() ? 0.0 : xs.front();
     ref.x_min = xs.empty() ? 0.0 : xs.back();
     ref.W_star = read_matrix(dir + "/" + j.at("files").at("W_star").get<std::string>(), "reference W'_*");
-    ref.kappa_structured = j.value("kappa_structured", 0.0);  // absent in references before ratio version 2
+    // Absent in references before ratio version 2 (and where it is not finite): Wedin's kappa only.
+    ref.kappa_structured = j.contains("kappa_structured") && j["kappa_structured"].is_number()
+                               ? j["kappa_structured"].get<double>() : 0.0;
   } catch (const nlohmann::json::exception& e) {
     throw Error(rj + ": bad reference: " + e.what());
   }

@@ -17,40 +17,8 @@ std::uint64_t stream(std::uint64_t seed, std::uint64_t tag) {
   Rng r(seed ^ (0x9e3779b97f4a7c15ULL * (tag + 1)));
   return r.next_u64();
 }
-MatrixXd gaussian(Index m, Index n, Rng& rng) {
-  MatrixXd g(m, n);
-  for (Index j = 0; j < n; ++j)
-    for (Index i = 0; i < m; ++i) g(i, j) = rng.normal();
-  return g;
-}
-// m x k, orthonormal columns, Haar (QR of a Gaussian, signs of R's diagonal moved into Q).
-MatrixXd haar(Index m, Index k, Rng& rng) {
-  const MatrixXd g = gaussian(m, k, rng);
-  Eigen::HouseholderQR<MatrixXd> qr(g);
-  MatrixXd q = qr.householderQ() * MatrixXd::Identity(m, k);
-  for (Index j = 0; j < k; ++j)
-    if (qr.matrixQR()(j, j) < 0) q.col(j) *= -1;
-  return q;
-}
 }  // namespace
 
-std::uint64_t Rng::next_u64() {
-  std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-double Rng::uniform() { return (double(next_u64() >> 11) + 0.5) * 0x1p-53; }
-double Rng::normal() {
-  if (have_spare_) {
-    have_spare_ = false;
-    return spare_;
-  }
-  const double rad = std::sqrt(-2.0 * std::log(uniform())), th = 2.0 * M_PI * uniform();
-  spare_ = rad * std::sin(th);
-  have_spare_ = true;
-  return rad * std::cos(th);
-}
 
 Diverged::Diverged(long s, double loss, double loss0)
     : Error("training diverged at step " + std::to_string(s) + ": loss " + num(loss) + " (start " + num(loss0) +

@@ -14,40 +14,6 @@
 namespace lowrank::proofs {
 
 // ---------------------------------------------------------------- matrices
-std::uint64_t Rng::next_u64() {
-  std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-double Rng::uniform() { return (double(next_u64() >> 11) + 0.5) * 0x1p-53; }
-double Rng::normal() {
-  if (have_spare_) {
-    have_spare_ = false;
-    return spare_;
-  }
-  const double u1 = uniform(), u2 = uniform();
-  const double rad = std::sqrt(-2.0 * std::log(u1)), th = 2.0 * M_PI * u2;
-  spare_ = rad * std::sin(th);
-  have_spare_ = true;
-  return rad * std::cos(th);
-}
-
-MatrixXd gaussian(Index m, Index n, Rng& rng) {
-  MatrixXd g(m, n);
-  for (Index j = 0; j < n; ++j)
-    for (Index i = 0; i < m; ++i) g(i, j) = rng.normal();
-  return g;
-}
-
-MatrixXd haar(Index m, Index k, Rng& rng) {
-  const MatrixXd g = gaussian(m, k, rng);
-  Eigen::HouseholderQR<MatrixXd> qr(g);
-  MatrixXd q = qr.householderQ() * MatrixXd::Identity(m, k);
-  for (Index j = 0; j < k; ++j)
-    if (qr.matrixQR()(j, j) < 0) q.col(j) *= -1;
-  return q;
-}
 
 VectorXd geometric(Index q, double kappa) {
   VectorXd s(q);

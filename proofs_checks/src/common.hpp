@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lowrank/core/driver.hpp"
+#include "lowrank/core/random.hpp"
 #include "lowrank/core/row_source.hpp"
 #include "lowrank/proofs/prove.hpp"
 #include "lowrank/reference/backend.hpp"
@@ -14,23 +15,9 @@
 namespace lowrank::proofs {
 
 // ---------------------------------------------------------------- seeded test matrices
-// splitmix64 + Box-Muller: bit-reproducible on every platform (std::normal_distribution is not).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(seed) {}
-  std::uint64_t next_u64();
-  double uniform();  // (0, 1)
-  double normal();
-
- private:
-  std::uint64_t s_;
-  bool have_spare_ = false;
-  double spare_ = 0;
-};
-
-MatrixXd gaussian(Index m, Index n, Rng& rng);
-// m x k with orthonormal columns, Haar distributed (QR of a Gaussian with the signs of R fixed).
-MatrixXd haar(Index m, Index k, Rng& rng);
+// The shared double-precision generator (lowrank/core/random.hpp): gaussian(m, n, rng),
+// haar(m, k, rng).
+using Rng = SplitMixRng;
 // Geometric singular values s_i = kappa^{-(i-1)/(q-1)}, i = 1..q (DLATMS mode 3).
 VectorXd geometric(Index q, double kappa);
 // N x n activations X^T = U diag(s) V^T (MATH.md 1.5), U, V Haar; q = s.size() <= min(N, n).

@@ -650,7 +650,43 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
   }
 }
 
+// Near float32's overflow and underflow (corpus cases f32_overflow_1e20, ||X||_2 = 1e20, and
+// f32_underflow_1e-21): the tolerances are formed in double, so ||X||_F^2 ~ 1e40 does not overflow
+// in a float32 solve; rank(X) is the reference's (32), the cut is unique, and coala and limit pass.
+TYPED_TEST_P(BackendValidation, ToleranceNearOverflowAndUnderflow) {
+  using namespace lowrank;
+  using T = typename TypeParam::Scalar;
+  for (const char* name : {"f32_overflow_1e20", "f32_underflow_1e-21"}) {
+    const data::StoredCase sc = data::load_case(std::string(LOWRANK_CORPUS_DIR) + "/" + name);
+    const MatrixXd W = read_matrix(sc.w_path);
+    const MatrixXd X = read_matrix(sc.x_path);
+    for (Method m : {Method::coala, Method::limit}) {
+      SCOPED_TRACE(std::string(name) + " " + method_name(m));
+      SolveOptions opt;
+      opt.method = m;
+      opt.rank = sc.rank;
+      TypeParam be = this->make();
+      MatrixRowSource src(X, 0x1p-24, name);
+      const Solution<T> s = solve(be, W.cast<T>().eval(), src, opt);
+      ASSERT_EQ(s.report.status, "ok") << s.report.failure;
+      EXPECT_TRUE(std::isfinite(s.report.x_rank_tol) && std::isfinite(s.report.uniqueness_tol));
+      EXPECT_EQ(s.report.x_rank, X.cols()) << "tolerance " << s.report.x_rank_tol;
+      EXPECT_TRUE(s.report.unique) << "gap " << s.report.gap << " tolerance " << s.report.uniqueness_tol;
+      if (m == Method::limit) {
+        EXPECT_GE(s.report.wx_rank, sc.rank);
+      }
+      CandidateFactors c;
+      c.A = s.A.template cast<double>();
+      c.B = s.B.template cast<double>();
+      c.dtype = validation::dtype_of<T>();
+      MatrixRowSource xs(X, 0x1p-24);
+      const CheckResult v = check_candidate(W, xs, sc.ref, c);
+      EXPECT_TRUE(v.pass) << format_check(v);
+    }
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(BackendValidation, WellConditionedAllMethodsWithinBounds,
                             IllConditionedCoalaAccurateGramFails, OutlierChannels, RankDeficientAndFewTokens,
                             FewerTokensThanRankLimit, BlockedAndInMemoryAgree, DegenerateShapes,
-                            KernelsReportFailure, ManyTokensOneOutlier);
+                            KernelsReportFailure, ManyTokensOneOutlier, ToleranceNearOverflowAndUnderflow);

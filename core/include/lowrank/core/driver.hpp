@@ -236,7 +236,20 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
     x_sv = detail::descending<T>(x_sv);
   }
   // ||X||_F from what was accumulated: ||R||_F = ||X||_F (R^T R = X X^T), trace(G) = ||X||_F^2.
-  const double x_fro = gram_method ? std::sqrt(std::max(0.0, Tr::to_double(G.trace()))) : Tr::to_double(R.norm());
+  // Norms in double, whatever T is: in float32, ||X||_F^2 and the squared feature norms overflow
+  // for data near 1e19 (corpus case f32_overflow_1e20), which would make every tolerance Inf.
+  auto col2 = [&](Index i) {
+    if (gram_method) return std::max(0.0, Tr::to_double(G(i, i)));
+    double c2 = 0;
+    for (Index k = 0; k < R.rows(); ++k) {
+      const double v = Tr::to_double(R(k, i));
+      c2 += v * v;
+    }
+    return c2;
+  };
+  double x_fro2 = 0;
+  for (Index i = 0; i < n; ++i) x_fro2 += col2(i);
+  const double x_fro = std::sqrt(x_fro2);
   const double x_2 = x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0;
   rep.x_rank_tol = gram_method ? scale.x_rank_tol_gram(n, N, x_fro, x_2) : scale.x_rank_tol(n, x_fro, x_2);
   rep.x_rank = 0;
@@ -249,8 +262,10 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
   // ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
   double nu = 0, nu_mu = 0;
   for (Index i = 0; i < n; ++i) {
-    const double wi = Tr::to_double(W.col(i).norm());
-    const double xi2 = gram_method ? std::max(0.0, Tr::to_double(G(i, i))) : Tr::to_double(R.col(i).squaredNorm());
+    double wi2 = 0;
+    for (Index k = 0; k < m; ++k) wi2 += Tr::to_double(W(k, i)) * Tr::to_double(W(k, i));
+    const double wi = std::sqrt(wi2);
+    const double xi2 = col2(i);
     nu += wi * std::sqrt(xi2);
     nu_mu += wi * std::sqrt(xi2 + opt.mu);
   }

@@ -6,7 +6,11 @@
 //   dW = ||W||_F E_W                (||W|| normwise: storage, the product W R^T)
 //   dX = D E, D = diag(||x_i||)     (columnwise: storage and Householder QR/TSQR, per feature)
 //   dM = s_1(M) E_M                 (the SVD's normwise backward error on M = W R_mu^T)
-// with ||E_W||_F^2 + ||E||_F^2 + ||E_M||_F^2 <= 1. Everything is reduced exactly to n x n: with
+// with (E_W, E, E_M) in the joint unit ball ||E_W||_F^2 + ||E||_F^2 + ||E_M||_F^2 <= 1 (one joint
+// ball, not three separate ones: a model with ||dx_i|| <= u ||x_i|| for every feature separately
+// allows ||E||_F up to sqrt(n), and the SVD's ||dM||_2 <= u s_1 allows ||E_M||_F up to
+// sqrt(min(m, n)); those dimension factors are what the checker's d = sqrt(max(m, n)) and the
+// threshold 30 absorb, as for every ratio of LAPACK's testers). Everything is reduced exactly to n x n: with
 // X_mu^T = Q_mu R_mu and Q_mu = [Q_1; Q_2], only dX Q_1 reaches W'_*, and {E Q_1 : ||E||_F <= 1}
 // = {H C : ||H||_F <= 1} with C = R R_mu^{-1} (C = I when mu = 0), so
 //   dM_red = ||W||_F E_W R_mu^T + W D H C + s_1 E_M,   M_red = W R_mu^T = U S V^T,

@@ -18,6 +18,7 @@
 
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/matrix.hpp"
+#include "lowrank/core/random.hpp"
 
 namespace lowrank::dynamics {
 
@@ -54,19 +55,8 @@ class Diverged : public Error {
   long step;
 };
 
-// splitmix64 + Box-Muller: bit-reproducible everywhere (std::normal_distribution is not).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(seed) {}
-  std::uint64_t next_u64();
-  double uniform();  // (0, 1)
-  double normal();
-
- private:
-  std::uint64_t s_;
-  bool have_spare_ = false;
-  double spare_ = 0;
-};
+// The shared double-precision generator (lowrank/core/random.hpp).
+using Rng = SplitMixRng;
 
 // Everything random, in double (exact data: every backend starts from the same numbers; the
 // orthogonalizations and the target product are done in the backend's own precision, so that
