@@ -19,6 +19,7 @@ struct SolveArgs {
   int bits = 256;
   Index block = 4096;
   bool quiet = false;
+  bool dtype_given = false;  // --dtype on the command line (it has no meaning for --backend reference)
   std::string svd = "gesvd";
 };
 
@@ -30,6 +31,9 @@ void run_solve(const SolveArgs& a) {
   opt.block_rows = a.block;
   opt.rank_rtol = a.rank_rtol;
   const Dtype dtype = parse_dtype(a.dtype);
+  if (a.backend == "reference" && a.dtype_given)
+    throw Error("--dtype " + a.dtype + " sets the working precision of --backend cpu or cuda; --backend reference "
+                "computes in MPFR at --bits (drop --dtype, or choose --backend cpu)");
   if (std::filesystem::exists(a.out) && !std::filesystem::is_directory(a.out))
     throw Error("--out " + a.out + " exists and is not a directory");
 
@@ -89,7 +93,10 @@ void add_solve(CLI::App& app) {
   sub->add_option("--method", a->method, "coala | limit | svd-llm | svd-llm-v2 | pinv | damped")->capture_default_str();
   sub->add_option("--backend", a->backend, "reference (MPFR) | cpu | cuda")->capture_default_str();
   sub->add_option("--bits", a->bits, "reference precision in bits (64..4096)")->capture_default_str();
-  sub->add_option("--dtype", a->dtype, "working precision of the cpu/cuda backends: float32 | float64")->capture_default_str();
+  CLI::Option* dtype_opt =
+      sub->add_option("--dtype", a->dtype, "working precision of the cpu/cuda backends: float32 | float64 (refused with\n"
+                                           "--backend reference, which computes at --bits)")
+          ->capture_default_str();
   sub->add_option("--svd", a->svd, "SVD driver of --backend cuda: gesvd (QR iteration) | gesvdj (Jacobi) | gesvdp (polar) | gesvdr (randomized, top r+1 only)")->capture_default_str();
   sub->add_option("--block", a->block, "tokens per streamed block of X")->capture_default_str();
   sub->add_option("--rank-rtol", a->rank_rtol, "relative threshold for numerical rank decisions: a singular value counts above RTOL * the largest\n"
@@ -97,7 +104,10 @@ void add_solve(CLI::App& app) {
                   "the tolerances used are printed and in report.json)");
   sub->add_option("--out,-o", a->out, "output folder (created; files replaced atomically)")->required();
   sub->add_flag("--quiet,-q", a->quiet, "no progress or summary output");
-  sub->callback([a]() { run_solve(*a); });
+  sub->callback([a, dtype_opt]() {
+    a->dtype_given = dtype_opt->count() > 0;
+    run_solve(*a);
+  });
 }
 const RegisterCommand registered(10, add_solve);
 }  // namespace

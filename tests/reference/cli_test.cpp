@@ -137,6 +137,15 @@ TEST_F(Cli, RefusesBadArguments) {
   expect_refused(args(W, X0, "2"), {"no tokens"});
 }
 
+// Options that the chosen backend would ignore are refused, not ignored (issue 15); a folder given
+// as an input file is named as such (it was "truncated .npy file: shorter than the 8-byte magic").
+TEST_F(Cli, RefusesIgnoredOptionsAndFolders) {
+  expect_refused(args(W, X, "3", {"--dtype", "float32"}), {"--dtype float32", "--backend reference", "--bits"});
+  std::filesystem::create_directories(dir.file("a_folder"));
+  expect_refused(args(dir.file("a_folder"), X, "3"), {"a_folder", "is a directory, not an .npy file"});
+  expect_refused(args(W, dir.file("a_folder"), "3"), {"a_folder", "is a directory, not an .npy file"});
+}
+
 TEST_F(Cli, RefusesBadFiles) {
   const std::string good = slurp(W);
   expect_refused(args(bad("trunc.npy", good.substr(0, good.size() - 3)), X, "2"), {"trunc.npy", "truncated"});
