@@ -552,6 +552,29 @@ TYPED_TEST_P(BackendValidation, KernelsReportFailure) {
   EXPECT_LE(e.values(0), e.values(1));
 }
 
+namespace lowrank::validation {
+// Solves a stored float32 problem (W, X as doubles, X's u = 2^-24) with one method on a backend,
+// and judges the factors with the project's checker against `ref`.
+template <class B>
+Solution<typename B::Scalar> solve_f32_data(B& be, const MatrixXd& W, const MatrixXd& X, Method m, Index rank) {
+  using T = typename B::Scalar;
+  SolveOptions opt;
+  opt.method = m;
+  opt.rank = rank;
+  MatrixRowSource src(X, 0x1p-24);
+  return solve(be, Mat<T>(W.cast<T>()), src, opt);
+}
+template <class T>
+CheckResult judge_f32_data(const MatrixXd& W, const MatrixXd& X, const ReferenceSolution& ref, const Solution<T>& s) {
+  CandidateFactors c;
+  c.A = s.A.template cast<double>();
+  c.B = s.B.template cast<double>();
+  c.dtype = dtype_of<T>();
+  MatrixRowSource xs(X, 0x1p-24);
+  return check_candidate(W, xs, ref, c);
+}
+}  // namespace lowrank::validation
+
 // Many float32 tokens and one outlier channel (corpus case outlier_1e3_N20000_f32: X 20000 x 64
 // Gaussian, feature 5 x1e3; s_1(X) = 1.4e5, the other 63 between 134 and 149). Rank decisions must
 // not grow with N: rank(X) = 64 in every method and precision that can resolve it, the cut is
@@ -570,12 +593,8 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
   const bool is_float = std::is_same_v<T, float>;
   for (Method m : {Method::coala, Method::limit, Method::svd_llm, Method::svd_llm_v2, Method::pinv, Method::damped}) {
     SCOPED_TRACE(method_name(m));
-    SolveOptions opt;
-    opt.method = m;
-    opt.rank = sc.rank;
     TypeParam be = this->make();
-    MatrixRowSource src(X, 0x1p-24, "outlier_1e3_N20000_f32");
-    const Solution<T> s = solve(be, W.cast<T>().eval(), src, opt);
+    const Solution<T> s = validation::solve_f32_data(be, W, X, m, sc.rank);
     ASSERT_EQ(s.report.status, "ok") << s.report.failure;
     const bool gram = m != Method::coala && m != Method::limit;
     // The Gram path in float32 is charged sqrt((sqrt(N) + n) u) ||X||_F ~ 500 > 149 for X X^T
@@ -587,12 +606,7 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
     if (m == Method::limit) {
       EXPECT_GE(s.report.wx_rank, sc.rank);
     }
-    CandidateFactors c;
-    c.A = s.A.template cast<double>();
-    c.B = s.B.template cast<double>();
-    c.dtype = validation::dtype_of<T>();
-    MatrixRowSource xs(X, 0x1p-24);
-    const CheckResult v = check_candidate(W, xs, sc.ref, c);
+    const CheckResult v = validation::judge_f32_data(W, X, sc.ref, s);
     if (m == Method::pinv && is_float) {
       EXPECT_FALSE(v.pass) << "DRONE's float32 cut should have removed the bulk";
     }
@@ -608,11 +622,8 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
   double rel[2];
   int i = 0;
   for (const MatrixXd* x : std::vector<const MatrixXd*>{&X, &X2}) {
-    SolveOptions opt;
-    opt.rank = sc.rank;
     TypeParam be = this->make();
-    MatrixRowSource src(*x, 0x1p-24);
-    const Solution<T> s = solve(be, W.cast<T>().eval(), src, opt);
+    const Solution<T> s = validation::solve_f32_data(be, W, *x, Method::coala, sc.rank);
     rel[i++] = s.report.x_rank_tol / s.report.x_singular_values.front();
   }
   EXPECT_NEAR(rel[1] / rel[0], 1.0, 1e3 * this->u());
@@ -631,21 +642,12 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
   ref10.x_min *= double(s10);
   for (Method m : {Method::coala, Method::limit}) {
     SCOPED_TRACE(std::string("N = 2e5, ") + method_name(m));
-    SolveOptions opt;
-    opt.method = m;
-    opt.rank = sc.rank;
     TypeParam be = this->make();
-    MatrixRowSource src(X10, 0x1p-24);
-    const Solution<T> s = solve(be, W.cast<T>().eval(), src, opt);
+    const Solution<T> s = validation::solve_f32_data(be, W, X10, m, sc.rank);
     ASSERT_EQ(s.report.status, "ok") << s.report.failure;
     EXPECT_EQ(s.report.x_rank, 64) << "tolerance " << s.report.x_rank_tol;
     EXPECT_TRUE(s.report.unique) << "gap " << s.report.gap << " tolerance " << s.report.uniqueness_tol;
-    CandidateFactors c;
-    c.A = s.A.template cast<double>();
-    c.B = s.B.template cast<double>();
-    c.dtype = validation::dtype_of<T>();
-    MatrixRowSource xs(X10, 0x1p-24);
-    const CheckResult v = check_candidate(W, xs, ref10, c);
+    const CheckResult v = validation::judge_f32_data(W, X10, ref10, s);
     EXPECT_TRUE(v.pass) << format_check(v);
   }
 }
@@ -662,12 +664,8 @@ TYPED_TEST_P(BackendValidation, ToleranceNearOverflowAndUnderflow) {
     const MatrixXd X = read_matrix(sc.x_path);
     for (Method m : {Method::coala, Method::limit}) {
       SCOPED_TRACE(std::string(name) + " " + method_name(m));
-      SolveOptions opt;
-      opt.method = m;
-      opt.rank = sc.rank;
       TypeParam be = this->make();
-      MatrixRowSource src(X, 0x1p-24, name);
-      const Solution<T> s = solve(be, W.cast<T>().eval(), src, opt);
+      const Solution<T> s = validation::solve_f32_data(be, W, X, m, sc.rank);
       ASSERT_EQ(s.report.status, "ok") << s.report.failure;
       EXPECT_TRUE(std::isfinite(s.report.x_rank_tol) && std::isfinite(s.report.uniqueness_tol));
       EXPECT_EQ(s.report.x_rank, X.cols()) << "tolerance " << s.report.x_rank_tol;
@@ -675,12 +673,7 @@ TYPED_TEST_P(BackendValidation, ToleranceNearOverflowAndUnderflow) {
       if (m == Method::limit) {
         EXPECT_GE(s.report.wx_rank, sc.rank);
       }
-      CandidateFactors c;
-      c.A = s.A.template cast<double>();
-      c.B = s.B.template cast<double>();
-      c.dtype = validation::dtype_of<T>();
-      MatrixRowSource xs(X, 0x1p-24);
-      const CheckResult v = check_candidate(W, xs, sc.ref, c);
+      const CheckResult v = validation::judge_f32_data(W, X, sc.ref, s);
       EXPECT_TRUE(v.pass) << format_check(v);
     }
   }
