@@ -1,5 +1,5 @@
 // --backend cpu: CpuBackend<float> or <double> (LAPACK/OpenBLAS) under the one driver, per
-// --dtype; X streamed in --block rows; progress on stderr unless --quiet. The report gains the
+// --dtype; X streamed in --block rows. The report gains the
 // backend's own numbers in report.extra: GFLOP/s per phase, bytes held while accumulating.
 #include "lowrank/core/driver.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
@@ -9,9 +9,8 @@ namespace lowrank::cli {
 namespace {
 
 template <class T>
-SolvedFactors run_cpu(const BackendRequest& req, const MatrixXd& W, RowBlockSource& X, const SolveOptions& opt) {
+SolvedFactors run_cpu(const BackendRequest&, const MatrixXd& W, RowBlockSource& X, const SolveOptions& opt) {
   CpuOptions o;
-  o.progress = !req.quiet;
   CpuBackend<T> be(o);
   Solution<T> s = solve(be, Mat<T>(W.cast<T>()), X, opt);
   SolveReport& rep = s.report;

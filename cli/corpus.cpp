@@ -121,14 +121,17 @@ Row run_case(const nlohmann::json& entry, const std::string& corpus, const std::
                                              {"name", row.name}});
   std::string why;
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc = run_command(cmd, out + "/log.txt", a.timeout, why);
+  // The command's output goes beside {out}, not into it: {out} belongs to the implementation
+  // (lowrank solve, for one, refuses to replace a folder holding files it did not write).
+  const std::string log = work + "/" + row.name + ".log";
+  const int rc = run_command(cmd, log, a.timeout, why);
   row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bool wrote = fs::exists(out + "/A.npy") && fs::exists(out + "/B.npy");
   if (!row.valid) {
     if (rc != 0 || !wrote) {
       row.verdict = "REFUSED";
       row.reason = rc == 0 ? "exit 0 but no A.npy/B.npy" : (rc > 0 ? "exit " + std::to_string(rc) : why);
-      const std::string l = last_line(out + "/log.txt");
+      const std::string l = last_line(log);
       if (!l.empty()) row.reason += ": " + l;
     } else {
       row.verdict = "FAIL";
@@ -139,7 +142,7 @@ Row run_case(const nlohmann::json& entry, const std::string& corpus, const std::
   if (rc != 0 || !wrote) {
     row.verdict = "ERROR";
     row.reason = rc == 0 ? "exit 0 but A.npy/B.npy missing" : (rc > 0 ? "exit " + std::to_string(rc) : why);
-    const std::string l = last_line(out + "/log.txt");
+    const std::string l = last_line(log);
     if (!l.empty()) row.reason += ": " + l;
     return row;
   }

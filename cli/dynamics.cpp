@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/npy.hpp"
+#include "lowrank/core/output.hpp"
 #include "lowrank/dynamics/run.hpp"
 
 namespace lowrank::cli {
@@ -69,44 +70,6 @@ nlohmann::json run_json(const TrainArgs& a, const dynamics::RunOutput& r) {
                   {"train_seconds", t.train_seconds}, {"record_seconds", t.record_seconds},
                   {"seconds_per_step", t.steps_done ? (t.train_seconds - t.record_seconds) / double(t.steps_done) : 0.0}};
   return j;
-}
-
-// Checks --out before any work: its parent must be a writable folder, --out itself a folder if
-// it exists. Returns the temporary folder (created) that receives the files.
-fs::path make_staging(const std::string& out) {
-  if (out.empty()) throw Error("--out is required");
-  const fs::path p = fs::absolute(out).lexically_normal();
-  const fs::path target = p.has_filename() ? p : p.parent_path();
-  if (fs::exists(target) && !fs::is_directory(target)) throw Error("--out " + out + " exists and is not a directory");
-  const fs::path parent = target.parent_path();
-  if (!fs::is_directory(parent)) throw Error("--out " + out + ": parent folder " + parent.string() + " does not exist");
-  if (access(parent.c_str(), W_OK) != 0) throw Error("--out " + out + ": parent folder " + parent.string() + " is not writable");
-  if (fs::exists(target) && access(target.c_str(), W_OK) != 0) throw Error("--out " + out + " is not writable");
-  const fs::path staging = parent / ("." + target.filename().string() + ".tmp-" + std::to_string(getpid()));
-  std::error_code ec;
-  fs::remove_all(staging, ec);
-  if (!fs::create_directory(staging, ec)) throw Error("--out " + out + ": cannot create " + staging.string() + ": " + ec.message());
-  return staging;
-}
-
-// Moves the staged files into --out: one rename of the folder when --out is absent or empty,
-// else one rename per file (each atomic).
-void publish(const fs::path& staging, const std::string& out) {
-  const fs::path target = fs::absolute(out).lexically_normal();
-  if (fs::exists(target) && fs::is_empty(target)) fs::remove(target);
-  if (!fs::exists(target)) {
-    fs::rename(staging, target);
-    return;
-  }
-  std::vector<fs::path> entries;  // listed first: renaming while iterating is unspecified
-  for (const auto& e : fs::recursive_directory_iterator(staging)) entries.push_back(e.path());
-  std::sort(entries.begin(), entries.end());  // a folder before its files
-  for (const fs::path& e : entries) {
-    const fs::path rel = fs::relative(e, staging);
-    if (fs::is_directory(e)) fs::create_directories(target / rel);
-    else fs::rename(e, target / rel);
-  }
-  fs::remove_all(staging);
 }
 
 void write_run(const fs::path& dir, const TrainArgs& a, const dynamics::RunOutput& r) {
@@ -201,25 +164,18 @@ void run_train(const TrainArgs& a) {
   if (!a.compare.empty()) run_label(fs::absolute(a.compare));
   if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
     throw Error("--bits must be between 64 and 4096, got " + std::to_string(a.bits));
-  const fs::path staging = make_staging(a.out);
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!p.empty()) fs::remove_all(p, ec);
-    }
-  } cleanup{staging};
+  OutputFolder out(a.out);  // before any work: an unwritable --out is found at once
+  const fs::path staging = out.staging();
   dynamics::RunOutput r;
   try {
     r = dynamics::run(a.cfg, be);
   } catch (const dynamics::Diverged& e) {
     std::cerr << "lowrank: error: " << e.what() << " (nothing written)\n";
-    throw VerdictExit{3};
+    throw VerdictExit{exit_code::breakdown};
   }
   write_run(staging, a, r);
   if (a.plot) make_plots(staging, a, r);
-  publish(staging, a.out);
-  cleanup.p.clear();
+  out.commit();
   if (!a.quiet) {
     const auto& last = r.curve.back();
     std::cout << (a.cfg.compressed ? "compressed" : "full") << " (" << a.backend << ", " << r.precision << "): "

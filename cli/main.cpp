@@ -1,5 +1,6 @@
 // lowrank: verified context-aware low-rank approximation (see README.md).
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.hpp"
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
       "with an arbitrary-precision reference, fast CPU/CUDA backends, checks and proofs.\n"
       "Files: W.npy is m x n (out x in, as nn.Linear.weight); X.npy is N x n, one row per token."};
   app.require_subcommand(1);
+  lowrank::install_interrupt_handlers();
   auto& commands = lowrank::cli::command_registry();
   std::sort(commands.begin(), commands.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
   for (const auto& c : commands) c.add(app);
@@ -31,11 +33,18 @@ int main(int argc, char** argv) {
   } catch (const lowrank::cli::VerdictExit& v) {
     return v.code;
   } catch (const lowrank::Error& e) {
+    // Refused input (2), breakdown (3), I/O (4), interrupted (128 + signal): README, "Exit codes".
     std::cerr << "lowrank: error: " << e.what() << "\n";
-    return 2;
+    return e.exit_code();
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "lowrank: error: " << e.path1().string() << ": " << e.code().message() << "\n";
+    return lowrank::exit_code::io;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "lowrank: error: out of memory\n";
+    return lowrank::exit_code::io;
   } catch (const std::exception& e) {
     std::cerr << "lowrank: internal error: " << e.what() << "\n";
-    return 4;
+    return lowrank::exit_code::io;
   }
   return 0;
 }

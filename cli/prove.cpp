@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "lowrank/core/error.hpp"
+#include "lowrank/core/output.hpp"
 #include "lowrank/proofs/prove.hpp"
 
 namespace lowrank::cli {
@@ -29,13 +30,19 @@ void add_prove(CLI::App& app) {
   sub->callback([o]() {
     if (o->bits < 128 || o->bits > 4096)
       throw Error("--bits must be between 128 and 4096 for the proof checks, got " + std::to_string(o->bits));
-    if (std::filesystem::exists(o->out) && !std::filesystem::is_directory(o->out))
-      throw Error("--out " + o->out + " exists and is not a directory");
+    // Every check writes into one staging folder, published as --out when all have run (a failed
+    // check's tables and plots are its evidence, so they are published too; an error or an
+    // interrupt publishes nothing).
+    OutputFolder out(o->out);
+    proofs::ProveOptions staged = *o;
+    staged.out = out.staging();
     int passed = 0, failed = 0;
-    proofs::run_checks(*o, [&](const proofs::CheckResult& r) {
+    proofs::run_checks(staged, [&](const proofs::CheckResult& r) {
+      check_interrupted();
       std::cout << r.text << std::endl;
       (r.passed ? passed : failed)++;
     });
+    out.commit();
     std::cout << "outputs in " << o->out << "\n";
     std::cout << passed << " passed, " << failed << " failed" << std::endl;
     if (failed) throw VerdictExit{1};

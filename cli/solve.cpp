@@ -1,11 +1,14 @@
 // lowrank solve: one problem, one method, one backend; writes A.npy, B.npy, report.json.
-#include <filesystem>
+#include <unistd.h>
+
 #include <iostream>
+#include <optional>
 
 #include "commands.hpp"
 #include "lowrank/core/driver.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/npy.hpp"
+#include "lowrank/core/output.hpp"
 #include "lowrank/core/report.hpp"
 #include "solve_backends.hpp"
 
@@ -18,11 +21,28 @@ struct SolveArgs {
   double mu = 0.0, rank_rtol = 0.0;
   int bits = 256;
   Index block = 4096;
-  bool quiet = false;
+  bool quiet = false, progress = false;
   bool dtype_given = false;  // --dtype on the command line (it has no meaning for --backend reference)
   std::string svd = "gesvd";
 };
 
+// Progress is shown on a terminal, or anywhere with --progress; -q silences it.
+bool progress_wanted(const SolveArgs& a) { return !a.quiet && (a.progress || isatty(2)); }
+
+void print_summary(const SolveArgs& a, const SolveReport& r) {
+  std::cout << r.method << " (" << r.backend << ", " << r.precision << "): rank " << r.rank
+            << ", objective ||(W - AB)X||_F = " << r.objective_decimal << ", gap s_r - s_r+1 = " << r.gap
+            << (r.unique ? " > " : " <= ") << r.uniqueness_tol
+            << (r.unique ? " (unique)" : " (NOT unique to the data's precision)") << ", rank(X) = " << r.x_rank
+            << " (singular values > " << r.x_rank_tol << ")";
+  if (r.wx_rank >= 0) std::cout << ", rank(WX) = " << r.wx_rank << " (> " << r.wx_rank_tol << ")";
+  for (const auto& note : r.notes) std::cout << "\n  note: " << note;
+  std::cout << "\n  wrote " << a.out << "/{A.npy,B.npy,report.json}\n";
+}
+
+// Everything that can be refused is refused first: options, the output location (its staging
+// folder is created), the inputs' headers and shapes, and every entry of X and W for NaN/Inf.
+// Only then does the solve start; its files reach --out together, or not at all.
 void run_solve(const SolveArgs& a) {
   SolveOptions opt;
   opt.method = parse_method(a.method);
@@ -34,50 +54,50 @@ void run_solve(const SolveArgs& a) {
   if (a.backend == "reference" && a.dtype_given)
     throw Error("--dtype " + a.dtype + " sets the working precision of --backend cpu or cuda; --backend reference "
                 "computes in MPFR at --bits (drop --dtype, or choose --backend cpu)");
-  if (std::filesystem::exists(a.out) && !std::filesystem::is_directory(a.out))
-    throw Error("--out " + a.out + " exists and is not a directory");
+  if (a.svd != "gesvd" && a.backend != "cuda")
+    throw Error("--svd " + a.svd + " selects the cuda backend's SVD driver; it has no effect with --backend " + a.backend);
+  if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
+    throw Error("--bits must be between 64 and 4096, got " + std::to_string(a.bits));
+  require_backend(a.backend);
 
+  OutputFolder out(a.out);
   const MatrixXd W = read_matrix(a.weights, "weights W");
   NpyRowStream X(a.acts, "activations X");
   validate_problem(W.rows(), W.cols(), X, opt);
+  X.require_all_finite();
 
   BackendRequest req;
   req.dtype = dtype;
   req.bits = a.bits;
   req.quiet = a.quiet;
   req.svd = a.svd;
-  if (a.svd != "gesvd" && a.backend != "cuda")
-    throw Error("--svd " + a.svd + " selects the cuda backend's SVD driver; it has no effect with --backend " + a.backend);
-  if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
-    throw Error("--bits must be between 64 and 4096, got " + std::to_string(a.bits));
-  SolvedFactors f = solve_with_backend(a.backend, req, W, X, opt);
+  std::optional<ProgressSource> progress;
+  RowBlockSource* source = &X;
+  if (progress_wanted(a)) {
+    progress.emplace(X, a.backend, a.progress);
+    source = &*progress;
+    opt.on_phase = [&progress](const std::string& what) { progress->phase(what); };
+  }
+  SolvedFactors f = solve_with_backend(a.backend, req, W, *source, opt);
+  progress.reset();
   nlohmann::json report = to_json(f.report);
   report["inputs"] = {{"weights", a.weights}, {"acts", a.acts}};
 
-  // Everything is computed; only now does anything reach the disk (each file atomically).
-  std::filesystem::create_directories(a.out);
   if (f.report.status != "ok") {
-    write_file_atomic(a.out + "/report.json", report.dump(2) + "\n");
-    throw Error(f.report.method + " failed: " + f.report.failure + " (report in " + a.out + "/report.json; no factors written)");
+    // A breakdown: its report, and no factors (none of an earlier run either: the folder is replaced).
+    write_file_atomic(out.file("report.json"), report.dump(2) + "\n");
+    out.commit();
+    throw Breakdown(f.report.failure + " (report in " + a.out +
+                    "/report.json; no factors written)");
   }
   // Factors are stored in the working precision (a checker judges them against its unit
   // roundoff); the reference's are rounded once to float64.
   const Dtype out_dtype = a.backend == "reference" ? Dtype::float64 : dtype;
-  write_npy(a.out + "/A.npy", f.A, out_dtype);
-  write_npy(a.out + "/B.npy", f.B, out_dtype);
-  write_file_atomic(a.out + "/report.json", report.dump(2) + "\n");
-  if (!a.quiet) {
-    std::cout << f.report.method << " (" << f.report.backend << ", " << f.report.precision << "): rank "
-              << f.report.rank << ", objective ||(W - AB)X||_F = " << f.report.objective_decimal
-              << ", gap s_r - s_r+1 = " << f.report.gap
-              << (f.report.unique ? " > " : " <= ") << f.report.uniqueness_tol
-              << (f.report.unique ? " (unique)" : " (NOT unique to the data's precision)") << ", rank(X) = "
-              << f.report.x_rank << " (singular values > " << f.report.x_rank_tol << ")";
-    if (f.report.wx_rank >= 0)
-      std::cout << ", rank(WX) = " << f.report.wx_rank << " (> " << f.report.wx_rank_tol << ")";
-    for (const auto& note : f.report.notes) std::cout << "\n  note: " << note;
-    std::cout << "\n  wrote " << a.out << "/{A.npy,B.npy,report.json}\n";
-  }
+  write_npy(out.file("A.npy"), f.A, out_dtype);
+  write_npy(out.file("B.npy"), f.B, out_dtype);
+  write_file_atomic(out.file("report.json"), report.dump(2) + "\n");
+  out.commit();
+  if (!a.quiet) print_summary(a, f.report);
 }
 
 }  // namespace
@@ -102,7 +122,9 @@ void add_solve(CLI::App& app) {
   sub->add_option("--rank-rtol", a->rank_rtol, "relative threshold for numerical rank decisions: a singular value counts above RTOL * the largest\n"
                   "(default: derived from the data's storage rounding and the working precision, independent of N;\n"
                   "the tolerances used are printed and in report.json)");
-  sub->add_option("--out,-o", a->out, "output folder (created; files replaced atomically)")->required();
+  sub->add_option("--out,-o", a->out, "output folder: created, or replaced as a whole when lowrank wrote it (a failed run leaves\n"
+                  "the previous one untouched; a non-empty folder lowrank did not write is refused)")->required();
+  sub->add_flag("--progress", a->progress, "progress on stderr even when it is not a terminal (tokens, rate, time left; each phase)");
   sub->add_flag("--quiet,-q", a->quiet, "no progress or summary output");
   sub->callback([a, dtype_opt]() {
     a->dtype_given = dtype_opt->count() > 0;

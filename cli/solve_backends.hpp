@@ -31,6 +31,9 @@ struct RegisterBackend {
   RegisterBackend(const std::string& name, BackendRunner run) { backend_registry()[name] = std::move(run); }
 };
 
+// Throws Error naming the backends this build has when `backend` is not one of them.
+void require_backend(const std::string& backend);
+
 SolvedFactors solve_with_backend(const std::string& backend, const BackendRequest& req, const MatrixXd& W,
                                  RowBlockSource& X, const SolveOptions& opt);
 

@@ -1,5 +1,8 @@
 #include "lowrank/core/npy.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +14,7 @@
 #include <sstream>
 
 #include "lowrank/core/error.hpp"
+#include "lowrank/core/output.hpp"
 #include "lowrank/core/row_source.hpp"
 
 namespace lowrank {
@@ -45,12 +49,6 @@ std::string dict_value(const std::string& path, const std::string& dict, const s
     if ((c == ',' && depth == 0) || (c == '}' && depth == 0)) break;
   }
   return trim(dict.substr(pos, end - pos));
-}
-
-std::int64_t file_size(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  return static_cast<std::int64_t>(f.tellg());
 }
 
 double decode(const char* p, Dtype dtype) {
@@ -93,38 +91,34 @@ Dtype parse_dtype(const std::string& s) {
 
 std::int64_t NpyHeader::count() const {
   std::int64_t c = 1;
-  for (auto d : shape) c *= d;
+  for (auto d : shape)
+    if (__builtin_mul_overflow(c, d, &c)) return -1;  // parse_npy_header refuses such shapes first
   return c;
 }
 
-NpyHeader read_npy_header(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) fail(path, "is a directory, not an .npy file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  char magic[8];
-  if (!f.read(magic, 8)) fail(path, "truncated .npy file: shorter than the 8-byte magic");
-  if (std::memcmp(magic, "\x93NUMPY", 6) != 0) fail(path, "not a .npy file: bad magic string");
-  const int major = static_cast<unsigned char>(magic[6]);
+NpyHeader parse_npy_header(const char* bytes, std::size_t size, std::int64_t file_size, const std::string& path) {
+  if (size < 8) fail(path, "truncated .npy file: shorter than the 8-byte magic");
+  if (std::memcmp(bytes, "\x93NUMPY", 6) != 0) fail(path, "not a .npy file: bad magic string");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  const auto* u = reinterpret_cast<const unsigned char*>(bytes);
   std::uint32_t header_len = 0;
-  std::int64_t prefix = 0;
+  std::size_t prefix = 0;
   if (major == 1) {
-    unsigned char b[2];
-    if (!f.read(reinterpret_cast<char*>(b), 2)) fail(path, "truncated .npy header length");
-    header_len = b[0] | (b[1] << 8);
+    if (size < 10) fail(path, "truncated .npy header length");
+    header_len = u[8] | (u[9] << 8);
     prefix = 10;
   } else if (major == 2 || major == 3) {
-    unsigned char b[4];
-    if (!f.read(reinterpret_cast<char*>(b), 4)) fail(path, "truncated .npy header length");
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (std::uint32_t(b[3]) << 24);
+    if (size < 12) fail(path, "truncated .npy header length");
+    header_len = u[8] | (u[9] << 8) | (u[10] << 16) | (std::uint32_t(u[11]) << 24);
     prefix = 12;
   } else {
     fail(path, "unsupported .npy format version " + std::to_string(major));
   }
-  if (header_len > (1u << 20)) fail(path, "bad .npy header: implausible length " + std::to_string(header_len));
-  std::string dict(header_len, '\0');
-  if (!f.read(dict.data(), header_len)) fail(path, "truncated .npy header");
-  dict = trim(dict);
+  if (header_len > kNpyMaxHeader) fail(path, "bad .npy header: implausible length " + std::to_string(header_len));
+  if (size < prefix + header_len)
+    fail(path, "truncated .npy header: declares " + std::to_string(header_len) + " bytes at byte offset " +
+                   std::to_string(prefix) + ", the file holds " + std::to_string(size - prefix));
+  std::string dict = trim(std::string(bytes + prefix, header_len));
   if (dict.empty() || dict.front() != '{' || dict.back() != '}')
     fail(path, "bad .npy header: not a dict: " + dict);
 
@@ -163,17 +157,55 @@ NpyHeader read_npy_header(const std::string& path) {
     fail(path, "shape " + shape + " has " + std::to_string(h.shape.size()) + " dimensions (expected at most 2)");
   for (auto d : h.shape)
     if (d > (std::int64_t(1) << 40)) fail(path, "bad .npy header: implausible shape " + shape);
+  // Each dimension is below 2^40, so the byte count of a 2-D array needs care: refuse any shape
+  // whose size in bytes does not fit in 62 bits before comparing it with the file.
+  std::int64_t expected = static_cast<std::int64_t>(h.item_size());
+  for (auto d : h.shape)
+    if (__builtin_mul_overflow(expected, d, &expected) || expected > (std::int64_t(1) << 62))
+      fail(path, "bad .npy header: shape " + shape + " declares more bytes than any file holds");
 
-  h.data_offset = prefix + header_len;
-  const std::int64_t expected = h.count() * static_cast<std::int64_t>(h.item_size());
-  const std::int64_t have = file_size(path) - h.data_offset;
+  h.data_offset = static_cast<std::int64_t>(prefix + header_len);
+  const std::int64_t have = file_size - h.data_offset;
   if (have < expected)
     fail(path, "truncated .npy data: shape " + shape + " " + dtype_name(h.dtype) + " needs " +
-                   std::to_string(expected) + " bytes, file holds " + std::to_string(have));
+                   std::to_string(expected) + " bytes from byte offset " + std::to_string(h.data_offset) +
+                   ", file holds " + std::to_string(std::max<std::int64_t>(have, 0)));
   if (have > expected)
     fail(path, "shape " + shape + " does not match the data: " + std::to_string(have - expected) +
                    " bytes beyond the declared " + std::to_string(expected));
   return h;
+}
+
+NpyHeader read_npy_header(const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(st)) fail(path, "is a directory, not an .npy file");
+  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    fail(path, "is not a regular file (a FIFO, socket or device): an .npy input must be a file that can be read "
+               "more than once (X is scanned for NaN/Inf before it is streamed)");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError(path, "cannot open", errno);
+  struct stat sb {};
+  if (::fstat(fd, &sb) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw IoError(path, "cannot stat", err);
+  }
+  std::string head(std::min<std::int64_t>(sb.st_size, 12 + kNpyMaxHeader), '\0');
+  std::size_t got = 0;
+  while (got < head.size()) {
+    const ssize_t k = ::pread(fd, head.data() + got, head.size() - got, static_cast<off_t>(got));
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw IoError(path, "read error in the .npy header", err);
+    }
+    if (k == 0) break;
+    got += static_cast<std::size_t>(k);
+  }
+  ::close(fd);
+  return parse_npy_header(head.data(), got, sb.st_size, path);
 }
 
 void require_finite(const MatrixXd& m, const std::string& what) {
@@ -194,7 +226,7 @@ NpyMatrix read_npy(const std::string& path, const std::string& what) {
   f.seekg(h.data_offset);
   std::vector<char> raw(static_cast<std::size_t>(h.count()) * h.item_size());
   if (!raw.empty() && !f.read(raw.data(), static_cast<std::streamsize>(raw.size())))
-    fail(path, "read error");
+    throw IoError(path + ": read error after the header (the file changed or shrank while being read)");
   out.values.resize(rows, cols);
   const std::size_t sz = h.item_size();
   for (Index i = 0; i < rows; ++i)
@@ -215,20 +247,33 @@ MatrixXd read_matrix(const std::string& path, const std::string& what, Dtype* dt
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
+  check_interrupted();
+  fault_before_write(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail(path, std::string("cannot write: ") + std::strerror(errno));
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      fail(path, "write failed (disk full?)");
-    }
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw IoError(path, "cannot write", errno);
+  auto give_up = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw IoError(path, what, err);
+  };
+  for (std::size_t done = 0; done < bytes.size();) {
+    const ssize_t k = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) give_up(("write failed after " + std::to_string(done) + " of " + std::to_string(bytes.size()) + " bytes").c_str());
+    done += static_cast<std::size_t>(k);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, std::string("cannot rename temporary file: ") + std::strerror(errno));
+  if (::fsync(fd) != 0) give_up("fsync failed");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw IoError(path, "close failed", err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw IoError(path, "cannot rename the temporary file into place", err);
   }
 }
 
@@ -277,7 +322,7 @@ NpyRowStream::NpyRowStream(const std::string& path, const std::string& what)
   rows_ = header_.shape[0];
   cols_ = header_.shape[1];
   file_ = std::fopen(path.c_str(), "rb");
-  if (!file_) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  if (!file_) throw IoError(path, "cannot open", errno);
 }
 
 NpyRowStream::~NpyRowStream() {
@@ -288,18 +333,83 @@ double NpyRowStream::data_unit_roundoff() const {
   return header_.dtype == Dtype::float32 ? 0x1p-24 : 0x1p-53;
 }
 
+namespace {
+// Index of the first non-finite value among `count` IEEE values of `item` bytes, or -1. The test
+// is on the exponent bits (all ones: Inf or NaN), which the compiler vectorizes.
+template <class Bits, Bits kExp>
+std::int64_t first_non_finite(const unsigned char* p, std::int64_t count) {
+  constexpr std::int64_t chunk = 1 << 16;
+  for (std::int64_t b = 0; b < count; b += chunk) {
+    const std::int64_t e = std::min(count, b + chunk);
+    bool bad = false;
+    for (std::int64_t i = b; i < e; ++i) {
+      Bits v;
+      std::memcpy(&v, p + i * sizeof(Bits), sizeof(Bits));
+      bad |= (v & kExp) == kExp;
+    }
+    if (bad)
+      for (std::int64_t i = b; i < e; ++i) {
+        Bits v;
+        std::memcpy(&v, p + i * sizeof(Bits), sizeof(Bits));
+        if ((v & kExp) == kExp) return i;
+      }
+  }
+  return -1;
+}
+}  // namespace
+
+void NpyRowStream::require_all_finite() const {
+  const std::int64_t count = header_.count();
+  if (count <= 0) return;
+  const std::int64_t bytes = count * static_cast<std::int64_t>(header_.item_size());
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError(path_, "cannot open to scan for NaN/Inf", errno);
+  const std::int64_t map_len = header_.data_offset + bytes;
+  void* m = ::mmap(nullptr, static_cast<std::size_t>(map_len), PROT_READ, MAP_PRIVATE, fd, 0);
+  const int err = errno;
+  ::close(fd);
+  if (m == MAP_FAILED) throw IoError(path_, "cannot map to scan for NaN/Inf", err);
+  ::madvise(m, static_cast<std::size_t>(map_len), MADV_SEQUENTIAL);
+  const auto* data = static_cast<const unsigned char*>(m) + header_.data_offset;
+  const std::int64_t bad = header_.dtype == Dtype::float32
+                               ? first_non_finite<std::uint32_t, 0x7f800000u>(data, count)
+                               : first_non_finite<std::uint64_t, 0x7ff0000000000000ull>(data, count);
+  double value = 0;
+  if (bad >= 0) value = decode(reinterpret_cast<const char*>(data) + bad * header_.item_size(), header_.dtype);
+  ::munmap(m, static_cast<std::size_t>(map_len));
+  if (bad < 0) return;
+  const Index i = header_.fortran_order ? bad % rows_ : bad / cols_;
+  const Index j = header_.fortran_order ? bad / rows_ : bad % cols_;
+  fail(path_, "(" + what_ + ") entry (" + std::to_string(i) + ", " + std::to_string(j) + ") at byte offset " +
+                  std::to_string(header_.data_offset + bad * std::int64_t(header_.item_size())) + " is " +
+                  (std::isnan(value) ? "NaN" : "Inf") + " (every entry must be finite; found before any work)");
+}
+
 bool NpyRowStream::next(Index max_rows, MatrixXd& block) {
+  check_interrupted();
   if (next_row_ >= rows_) return false;
   if (max_rows < 1) throw Error("block size must be at least 1 row");
   const Index b = std::min(max_rows, rows_ - next_row_);
   const std::size_t sz = header_.item_size();
   block.resize(b, cols_);
+  auto read_at = [&](long long off, std::size_t len, const std::string& where) {
+    if (len == 0) return;
+    if (fseeko(file_, off, SEEK_SET) != 0 || std::fread(buffer_.data(), len, 1, file_) != 1) {
+      const bool eof = std::feof(file_);
+      const int err = errno;
+      std::clearerr(file_);
+      if (eof)
+        throw IoError(path_ + ": " + where + ", byte offset " + std::to_string(off) + ": the file ended early (it " +
+                      "was truncated or rewritten after its header was read; " + std::to_string(rows_) +
+                      " rows were declared)");
+      throw IoError(path_, where + ", byte offset " + std::to_string(off) + ": read error", err);
+    }
+  };
   if (!header_.fortran_order) {
     // C order: the block is one contiguous run of b * n items.
     buffer_.resize(std::size_t(b * cols_) * sz);
     const long long off = header_.data_offset + (long long)(next_row_ * cols_) * (long long)sz;
-    if (fseeko(file_, off, SEEK_SET) != 0 || (b * cols_ > 0 && std::fread(buffer_.data(), buffer_.size(), 1, file_) != 1))
-      fail(path_, "read error at row " + std::to_string(next_row_));
+    read_at(off, buffer_.size(), "rows " + std::to_string(next_row_) + ".." + std::to_string(next_row_ + b - 1));
     for (Index i = 0; i < b; ++i)
       for (Index j = 0; j < cols_; ++j)
         block(i, j) = decode(buffer_.data() + std::size_t(i * cols_ + j) * sz, header_.dtype);
@@ -308,8 +418,7 @@ bool NpyRowStream::next(Index max_rows, MatrixXd& block) {
     buffer_.resize(std::size_t(b) * sz);
     for (Index j = 0; j < cols_; ++j) {
       const long long off = header_.data_offset + (long long)(j * rows_ + next_row_) * (long long)sz;
-      if (fseeko(file_, off, SEEK_SET) != 0 || std::fread(buffer_.data(), buffer_.size(), 1, file_) != 1)
-        fail(path_, "read error at column " + std::to_string(j));
+      read_at(off, buffer_.size(), "column " + std::to_string(j) + ", rows from " + std::to_string(next_row_));
       for (Index i = 0; i < b; ++i) block(i, j) = decode(buffer_.data() + std::size_t(i) * sz, header_.dtype);
     }
   }

@@ -158,7 +158,7 @@ ThinSvd<mpreal> ReferenceBackend::svd(const MatrixMP& M) {
 
 SymEig<mpreal> ReferenceBackend::eigh(const MatrixMP& G) {
   Eigen::SelfAdjointEigenSolver<MatrixMP> e(G);
-  if (e.info() != Eigen::Success) throw Error("reference eigh did not converge");
+  if (e.info() != Eigen::Success) throw Breakdown("reference eigh did not converge");
   return {e.eigenvalues(), e.eigenvectors()};
 }
 

@@ -98,8 +98,8 @@ TEST(DynamicsCli, UnwritableOutIsRefusedBeforeAnyWork) {
   fs::permissions(parent.path, fs::perms::owner_read | fs::perms::owner_exec);
   const Result r = run(logs, good + " --out " + (parent.path / "run").string());
   fs::permissions(parent.path, fs::perms::owner_all);
-  EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
   EXPECT_EQ(parent.entries(), 0u);
 }
 
@@ -107,7 +107,8 @@ TEST(DynamicsCli, OutOnAReadOnlyFileSystemIsRefused) {
   // procfs refuses mkdir even to root: the staging folder cannot be made, nothing is trained.
   Scratch logs;
   const Result r = run(logs, good + " --out /proc/lowrank_dynamics_test_run");
-  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(r.code, 4) << r.err;  // an I/O failure, named with the system's text
+  EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists("/proc/lowrank_dynamics_test_run"));
 }
@@ -116,7 +117,8 @@ TEST(DynamicsCli, OutUnderAFileIsRefused) {
   Scratch logs, parent;
   std::ofstream(parent.path / "file") << "x";
   const Result r = run(logs, good + " --out " + (parent.path / "file" / "run").string());
-  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.err.find("Not a directory"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
   EXPECT_EQ(parent.entries(), 1u);
 }
@@ -149,16 +151,25 @@ TEST(DynamicsCli, GoodRunWritesTheDocumentedFiles) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 5);  // steps 0, 5, 10, 15, 20
 }
 
-TEST(DynamicsCli, RerunIntoAnExistingFolderReplacesTheFilesKeepsOthers) {
+TEST(DynamicsCli, RerunReplacesItsOwnFolderWholeAndRefusesAForeignOne) {
   Scratch logs, parent;
   const fs::path out = parent.path / "run";
+  // A folder lowrank did not write (no marker) is refused, untouched, before any training.
   fs::create_directories(out / "init");
   std::ofstream(out / "notes.txt") << "mine";
-  std::ofstream(out / "init" / "W1.npy") << "stale";
-  const Result r = run(logs, good + " --out " + out.string());
-  ASSERT_EQ(r.code, 0) << r.err;
+  Result r = run(logs, good + " --out " + out.string());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("did not write"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(out / "notes.txt"), "mine");
-  EXPECT_EQ(lowrank::read_matrix((out / "init" / "W1.npy").string()).rows(), 10);  // replaced by the run's
+  fs::remove_all(out);
+  // A run with --observed 0.5 writes mask.npy; a rerun without it replaces the whole folder:
+  // no mask.npy of the earlier run is left beside the new files.
+  r = run(logs, good + " --observed 0.5 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(out / "mask.npy"));
+  r = run(logs, good + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(out / "mask.npy")) << "a file of the previous run was left beside the new ones";
   EXPECT_TRUE(fs::exists(out / "product.npy"));
   EXPECT_EQ(parent.entries(), 1u) << "staging folder left behind";
 }

@@ -88,13 +88,14 @@ class Cli : public ::testing::Test {
   }
 };
 
-TEST_F(Cli, GoodRunWritesExactlyTheThreeFiles) {
+TEST_F(Cli, GoodRunWritesExactlyTheThreeFilesAndTheMarker) {
   const RunResult r = run_cli(dir, args(W, X, "3"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(out)) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"A.npy", "B.npy", "report.json"}));
+  // .lowrank-output marks the folder as lowrank's, so that a later run may replace it whole.
+  EXPECT_EQ(files, (std::vector<std::string>{".lowrank-output", "A.npy", "B.npy", "report.json"}));
   const MatrixXd A = read_matrix(out + "/A.npy"), B = read_matrix(out + "/B.npy");
   ASSERT_EQ(A.rows(), 6);
   ASSERT_EQ(A.cols(), 3);

@@ -95,39 +95,9 @@ class Timer {
 
 // "tokens done / total, rate" on stderr, first after 1 s, then every 0.5 s (tty: one line
 // rewritten in place) or every 10 s (not a tty: one line each); a final line when it printed.
-class Progress {
- public:
-  Progress(bool on, const char* what, Index total) : on_(on), what_(what), total_(total), tty_(isatty(2)) {}
-  void update(Index done) {
-    if (!on_) return;
-    const double t = clock_.seconds();
-    if (t < 1.0 || t - last_ < (tty_ ? 0.5 : 10.0)) return;
-    last_ = t;
-    print(done, t, false);
-  }
-  void finish(Index done) {
-    if (on_ && last_ > 0) print(done, clock_.seconds(), true);
-  }
-
- private:
-  void print(Index done, double t, bool final) {
-    std::fprintf(stderr, "%s[cpu] %s: %lld / %lld tokens (%.1f%%), %.3g tokens/s%s", tty_ ? "\r" : "", what_,
-                 static_cast<long long>(done), static_cast<long long>(total_),
-                 total_ ? 100.0 * double(done) / double(total_) : 100.0, t > 0 ? double(done) / t : 0.0,
-                 (final || !tty_) ? "\n" : "");
-    std::fflush(stderr);
-  }
-  bool on_;
-  const char* what_;
-  Index total_;
-  bool tty_;
-  Timer clock_;
-  double last_ = 0;
-};
-
 template <class T> void require_finite_input(const Mat<T>& M, const char* op) {
   if (!M.allFinite())
-    throw Error(std::string("cpu backend: ") + op + " of a " + shape_str(M.rows(), M.cols()) +
+    throw Breakdown(std::string("cpu backend: ") + op + " of a " + shape_str(M.rows(), M.cols()) +
                 " matrix containing NaN or Inf");
 }
 
@@ -152,7 +122,6 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
   Mat<T> R = Mat<T>::Zero(n, n);
   MatrixXd block;
   Mat<T> scratch;
-  Progress progress(opt_.progress, opt_.in_memory_qr ? "reading X for in-memory QR" : "TSQR", N);
   X.reset();
 
   if (opt_.in_memory_qr) {
@@ -162,9 +131,7 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
     while (X.next(block_rows, block)) {
       XT.middleRows(done, block.rows()) = block.template cast<T>();
       done += block.rows();
-      progress.update(done);
     }
-    progress.finish(done);
     if (done != N) throw Error("cpu backend: " + X.name() + " delivered " + std::to_string(done) + " of " + std::to_string(N) + " rows");
     Vec<T> tau(std::min(N, n));
     Timer t;
@@ -214,9 +181,7 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
       ks.seconds += t.seconds(); ++ks.calls;
     }
     done += b;
-    progress.update(done);
   }
-  progress.finish(done);
   if (done != N) throw Error("cpu backend: " + X.name() + " delivered " + std::to_string(done) + " of " + std::to_string(N) + " rows");
   R.template triangularView<Eigen::StrictlyLower>().setZero();  // tpqrt leaves it alone; be explicit
   stats_.tokens = N;
@@ -233,7 +198,6 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_gram(RowBlockSource& X, Inde
   Mat<T> G = Mat<T>::Zero(n, n);
   MatrixXd block;
   Mat<T> scratch;
-  Progress progress(opt_.progress, "Gram", N);
   Index done = 0;
   X.reset();
   while (X.next(block_rows, block)) {
@@ -245,9 +209,7 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_gram(RowBlockSource& X, Inde
     ks.flops += double(b) * n * (n + 1);
     ks.seconds += t.seconds(); ++ks.calls;
     done += b;
-    progress.update(done);
   }
-  progress.finish(done);
   if (done != N) throw Error("cpu backend: " + X.name() + " delivered " + std::to_string(done) + " of " + std::to_string(N) + " rows");
   G.template triangularView<Eigen::StrictlyLower>() = G.transpose();
   stats_.tokens = N;
@@ -321,6 +283,8 @@ template <class T> ThinSvd<T> CpuBackend<T>::svd_impl(const Mat<T>& M, bool vect
   const lapack_int info = gesdd(vectors ? 'S' : 'N', dim(m, "rows"), dim(n, "cols"), A.data(), out.s.data(),
                                 out.U.data(), vectors ? dim(m, "rows") : 1, VT.data(), vectors ? dim(k, "k") : 1);
   stats_.last_lapack_info = int(info);
+  if (info > 0)
+    throw Breakdown("cpu backend: ?gesdd did not converge (info = " + std::to_string(info) + ") on a " + shape_str(m, n) + " matrix");
   if (info != 0)
     throw Error("cpu backend: ?gesdd " + std::string(info > 0 ? "did not converge" : "rejected its arguments") +
                 " (info = " + std::to_string(info) + ") on a " + shape_str(m, n) + " matrix");
@@ -357,6 +321,8 @@ template <class T> SymEig<T> CpuBackend<T>::eigh_impl(const Mat<T>& G, bool vect
   Timer t;
   const lapack_int info = syevd(vectors ? 'V' : 'N', dim(n, "n"), out.vectors.data(), out.values.data());
   stats_.last_lapack_info = int(info);
+  if (info > 0)
+    throw Breakdown("cpu backend: ?syevd did not converge (info = " + std::to_string(info) + ") on a " + shape_str(n, n) + " matrix");
   if (info != 0)
     throw Error("cpu backend: ?syevd " + std::string(info > 0 ? "did not converge" : "rejected its arguments") +
                 " (info = " + std::to_string(info) + ") on a " + shape_str(n, n) + " matrix");
@@ -398,7 +364,7 @@ template <class T> Mat<T> CpuBackend<T>::inverse(const Mat<T>& M) {
   lapack_int info = getrf(dim(n, "n"), A.data(), ipiv.data());
   stats_.last_lapack_info = int(info);
   if (info > 0)
-    throw Error("cpu backend: inverse of a singular " + shape_str(n, n) + " matrix (?getrf: U(" +
+    throw Breakdown("cpu backend: inverse of a singular " + shape_str(n, n) + " matrix (?getrf: U(" +
                 std::to_string(info) + "," + std::to_string(info) + ") = 0)");
   if (info < 0) throw Error("cpu backend: ?getrf rejected argument " + std::to_string(-info));
   info = getri(dim(n, "n"), A.data(), ipiv.data());

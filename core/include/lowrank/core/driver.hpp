@@ -217,228 +217,253 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
   rep.precision = be.precision();
   rep.m = m; rep.n = n; rep.N = N; rep.rank = r; rep.mu = opt.mu;
   detail::Stopwatch clock;
-
-  const DecisionScale scale{X.data_unit_roundoff(), Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
-  const bool gram_method = opt.method == Method::svd_llm || opt.method == Method::svd_llm_v2 ||
-                           opt.method == Method::pinv || opt.method == Method::damped;
-  Mat<T> R, G;              // one of the two, depending on the method
-  Vec<T> x_sv;              // singular values of X, descending
-  if (!gram_method) {
-    R = be.accumulate_r(X, opt.block_rows);
-    rep.seconds["accumulate"] = clock.lap();
-    x_sv = detail::singular_values(be, R);
-  } else {
-    G = be.accumulate_gram(X, opt.block_rows);
-    rep.seconds["accumulate"] = clock.lap();
-    const Vec<T> lambda = detail::eigenvalues(be, G);
-    x_sv = Vec<T>(n);
-    for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(lambda(i), T(0)));
-    x_sv = detail::descending<T>(x_sv);
-  }
-  // ||X||_F from what was accumulated: ||R||_F = ||X||_F (R^T R = X X^T), trace(G) = ||X||_F^2.
-  // Norms in double, whatever T is: in float32, ||X||_F^2 and the squared feature norms overflow
-  // for data near 1e19 (corpus case f32_overflow_1e20), which would make every tolerance Inf.
-  auto col2 = [&](Index i) {
-    if (gram_method) return std::max(0.0, Tr::to_double(G(i, i)));
-    double c2 = 0;
-    for (Index k = 0; k < R.rows(); ++k) {
-      const double v = Tr::to_double(R(k, i));
-      c2 += v * v;
-    }
-    return c2;
+  // Phases are announced (progress, SolveOptions::on_phase) and are where an interrupt is seen.
+  auto phase = [&](const std::string& what) {
+    check_interrupted();
+    if (opt.on_phase) opt.on_phase(what);
   };
-  double x_fro2 = 0;
-  for (Index i = 0; i < n; ++i) x_fro2 += col2(i);
-  const double x_fro = std::sqrt(x_fro2);
-  const double x_2 = x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0;
-  rep.x_rank_tol = gram_method ? scale.x_rank_tol_gram(n, N, x_fro, x_2) : scale.x_rank_tol(n, x_fro, x_2);
-  rep.x_rank = 0;
-  for (Index i = 0; i < x_sv.size(); ++i) {
-    rep.x_singular_values.push_back(Tr::to_double(x_sv(i)));
-    if (Tr::to_double(x_sv(i)) > rep.x_rank_tol) ++rep.x_rank;
-  }
-  rep.seconds["x_rank"] = clock.lap();
-  // nu = sum_i ||w_i|| ||x_i|| (feature norms from R's columns or G's diagonal); nu_mu with
-  // ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
-  double nu = 0, nu_mu = 0;
-  for (Index i = 0; i < n; ++i) {
-    double wi2 = 0;
-    for (Index k = 0; k < m; ++k) wi2 += Tr::to_double(W(k, i)) * Tr::to_double(W(k, i));
-    const double wi = std::sqrt(wi2);
-    const double xi2 = col2(i);
-    nu += wi * std::sqrt(xi2);
-    nu_mu += wi * std::sqrt(xi2 + opt.mu);
-  }
+  // A Breakdown (a factorization that fails on the data it was given, a Gram matrix that
+  // overflows the working precision) is the method's failure, reported, not an error.
+  try {
 
-  const T mu = T(opt.mu);
-  Mat<T> Rw;         // the matrix whose product with W is decomposed
-  ThinSvd<T> svd;    // of that product
-  switch (opt.method) {
-    case Method::coala:
-    case Method::limit: {
-      Rw = R;
-      if (opt.mu > 0) {
-        Rw = be.stack_r(R, Mat<T>(sqrt(mu) * Mat<T>::Identity(n, n)));  // R_mu = qr_R([R; sqrt(mu) I])
-        rep.seconds["regularize"] = clock.lap();
+    const DecisionScale scale{X.data_unit_roundoff(), Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
+    const bool gram_method = opt.method == Method::svd_llm || opt.method == Method::svd_llm_v2 ||
+                             opt.method == Method::pinv || opt.method == Method::damped;
+    Mat<T> R, G;              // one of the two, depending on the method
+    Vec<T> x_sv;              // singular values of X, descending
+    if (!gram_method) {
+      phase("streaming X: R of the TSQR");
+      R = be.accumulate_r(X, opt.block_rows);
+      rep.seconds["accumulate"] = clock.lap();
+      x_sv = detail::singular_values(be, R);
+    } else {
+      phase("streaming X: Gram matrix X X^T");
+      G = be.accumulate_gram(X, opt.block_rows);
+      rep.seconds["accumulate"] = clock.lap();
+      if (!G.allFinite())
+        throw Breakdown("the Gram matrix X X^T is not finite in " + rep.precision +
+                        " (||X||_F^2 overflows the working precision)");
+      const Vec<T> lambda = detail::eigenvalues(be, G);
+      x_sv = Vec<T>(n);
+      for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(lambda(i), T(0)));
+      x_sv = detail::descending<T>(x_sv);
+    }
+    // ||X||_F from what was accumulated: ||R||_F = ||X||_F (R^T R = X X^T), trace(G) = ||X||_F^2.
+    // Norms in double, whatever T is: in float32, ||X||_F^2 and the squared feature norms overflow
+    // for data near 1e19 (corpus case f32_overflow_1e20), which would make every tolerance Inf.
+    auto col2 = [&](Index i) {
+      if (gram_method) return std::max(0.0, Tr::to_double(G(i, i)));
+      double c2 = 0;
+      for (Index k = 0; k < R.rows(); ++k) {
+        const double v = Tr::to_double(R(k, i));
+        c2 += v * v;
       }
-      svd = be.svd(Mat<T>(W * Rw.transpose()));
-      rep.seconds["svd"] = clock.lap();
-      if (opt.method == Method::coala) {
-        sol.A = svd.U.leftCols(r);
-      } else {
-        // MATH.md 1.2: k = rank(W X), decided against an absolute threshold on s_i(W R^T).
-        const double wx_tol = scale.wx_sv_tol(n, nu, svd.s.size() ? Tr::to_double(svd.s(0)) : 0.0);
+      return c2;
+    };
+    double x_fro2 = 0;
+    for (Index i = 0; i < n; ++i) x_fro2 += col2(i);
+    const double x_fro = std::sqrt(x_fro2);
+    const double x_2 = x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0;
+    rep.x_rank_tol = gram_method ? scale.x_rank_tol_gram(n, N, x_fro, x_2) : scale.x_rank_tol(n, x_fro, x_2);
+    rep.x_rank = 0;
+    for (Index i = 0; i < x_sv.size(); ++i) {
+      rep.x_singular_values.push_back(Tr::to_double(x_sv(i)));
+      if (Tr::to_double(x_sv(i)) > rep.x_rank_tol) ++rep.x_rank;
+    }
+    rep.seconds["x_rank"] = clock.lap();
+    // nu = sum_i ||w_i|| ||x_i|| (feature norms from R's columns or G's diagonal); nu_mu with
+    // ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
+    double nu = 0, nu_mu = 0;
+    for (Index i = 0; i < n; ++i) {
+      double wi2 = 0;
+      for (Index k = 0; k < m; ++k) wi2 += Tr::to_double(W(k, i)) * Tr::to_double(W(k, i));
+      const double wi = std::sqrt(wi2);
+      const double xi2 = col2(i);
+      nu += wi * std::sqrt(xi2);
+      nu_mu += wi * std::sqrt(xi2 + opt.mu);
+    }
 
-        Index k = 0;
-        while (k < svd.s.size() && Tr::to_double(svd.s(k)) > wx_tol) ++k;
-        rep.wx_rank = k;
-        rep.wx_rank_tol = wx_tol;
-        if (k >= r) {
+    const T mu = T(opt.mu);
+    Mat<T> Rw;         // the matrix whose product with W is decomposed
+    ThinSvd<T> svd;    // of that product
+    switch (opt.method) {
+      case Method::coala:
+      case Method::limit: {
+        Rw = R;
+        if (opt.mu > 0) {
+          Rw = be.stack_r(R, Mat<T>(sqrt(mu) * Mat<T>::Identity(n, n)));  // R_mu = qr_R([R; sqrt(mu) I])
+          rep.seconds["regularize"] = clock.lap();
+        }
+        phase("svd of W R^T, " + shape_str(m, n));
+        svd = be.svd(Mat<T>(W * Rw.transpose()));
+        rep.seconds["svd"] = clock.lap();
+        if (opt.method == Method::coala) {
           sol.A = svd.U.leftCols(r);
         } else {
-          // Data fixes U_k only; the rest comes from W itself: V = top r-k left singular vectors
-          // of (I - U_k U_k^T) W, so that W'_* X = W X and W'_* is nearest to W.
-          const Mat<T> Uk = svd.U.leftCols(k);
-          const Mat<T> Wperp = W - Uk * (Uk.transpose() * W);
-          const ThinSvd<T> s2 = be.svd(Wperp);
-          sol.A.resize(m, r);
-          sol.A.leftCols(k) = Uk;
-          sol.A.rightCols(r - k) = s2.U.leftCols(r - k);
-          const Index j = r - k;
-          const double g2 = Tr::to_double(s2.s(j - 1)) - (j < s2.s.size() ? Tr::to_double(s2.s(j)) : 0.0);
-          rep.extra["perp_gap"] = g2;  // gap of (I - U_k U_k^T) W at r - k: second gap of the bound
-          rep.notes.push_back("rank(WX) = " + std::to_string(k) + " < r: completed with the top " +
-                              std::to_string(r - k) + " directions of (I - U_k U_k^T) W");
-        }
-        rep.extra["wx_s_k"] = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
-        rep.extra["wx_s_k_plus_1"] = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
-      }
-      sol.B = sol.A.transpose() * W;
-      break;
-    }
-    case Method::svd_llm:
-    case Method::damped: {
-      Mat<T> L;
-      if (opt.method == Method::svd_llm) {
-        if (!be.cholesky_lower(G, L)) {
-          // SVD-LLM's own fallback: shift by the most negative eigenvalue plus 1e-6, retry.
-          const T lmin = detail::eigenvalues(be, G)(0);
-          const T shift = -lmin + T(1e-6);
-          rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
-          rep.extra["fallback_shift"] = Tr::to_double(shift);
-          Mat<T> Gs = G;
-          Gs.diagonal().array() += shift;
-          if (!be.cholesky_lower(Gs, L)) {
-            rep.status = "failed";
-            rep.failure = "svd-llm: Cholesky failed again after SVD-LLM's shift";
+          // MATH.md 1.2: k = rank(W X), decided against an absolute threshold on s_i(W R^T).
+          const double wx_tol = scale.wx_sv_tol(n, nu, svd.s.size() ? Tr::to_double(svd.s(0)) : 0.0);
+
+          Index k = 0;
+          while (k < svd.s.size() && Tr::to_double(svd.s(k)) > wx_tol) ++k;
+          rep.wx_rank = k;
+          rep.wx_rank_tol = wx_tol;
+          if (k >= r) {
+            sol.A = svd.U.leftCols(r);
+          } else {
+            // Data fixes U_k only; the rest comes from W itself: V = top r-k left singular vectors
+            // of (I - U_k U_k^T) W, so that W'_* X = W X and W'_* is nearest to W.
+            const Mat<T> Uk = svd.U.leftCols(k);
+            const Mat<T> Wperp = W - Uk * (Uk.transpose() * W);
+            phase("svd of (I - U_k U_k^T) W, " + shape_str(m, n));
+            const ThinSvd<T> s2 = be.svd(Wperp);
+            sol.A.resize(m, r);
+            sol.A.leftCols(k) = Uk;
+            sol.A.rightCols(r - k) = s2.U.leftCols(r - k);
+            const Index j = r - k;
+            const double g2 = Tr::to_double(s2.s(j - 1)) - (j < s2.s.size() ? Tr::to_double(s2.s(j)) : 0.0);
+            rep.extra["perp_gap"] = g2;  // gap of (I - U_k U_k^T) W at r - k: second gap of the bound
+            rep.notes.push_back("rank(WX) = " + std::to_string(k) + " < r: completed with the top " +
+                                std::to_string(r - k) + " directions of (I - U_k U_k^T) W");
           }
+          rep.extra["wx_s_k"] = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
+          rep.extra["wx_s_k_plus_1"] = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
         }
+        sol.B = sol.A.transpose() * W;
+        break;
+      }
+      case Method::svd_llm:
+      case Method::damped: {
+        Mat<T> L;
+        if (opt.method == Method::svd_llm) {
+          if (!be.cholesky_lower(G, L)) {
+            // SVD-LLM's own fallback: shift by the most negative eigenvalue plus 1e-6, retry.
+            const T lmin = detail::eigenvalues(be, G)(0);
+            const T shift = -lmin + T(1e-6);
+            rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
+            rep.extra["fallback_shift"] = Tr::to_double(shift);
+            Mat<T> Gs = G;
+            Gs.diagonal().array() += shift;
+            if (!be.cholesky_lower(Gs, L)) {
+              rep.status = "failed";
+              rep.failure = "svd-llm: Cholesky failed again after SVD-LLM's shift";
+            }
+          }
+        } else {
+          // CorDA / GPTQ-style damping: G + d mean(diag G) I, d = 0.01, doubled until Cholesky works.
+          const T mean_diag = G.diagonal().mean();
+          double d = 0.01;
+          for (int tries = 0;; ++tries) {
+            Mat<T> Gd = G;
+            Gd.diagonal().array() += T(d) * mean_diag;
+            if (be.cholesky_lower(Gd, L)) break;
+            if (tries == 60) {
+              rep.status = "failed";
+              rep.failure = "damped: Cholesky failed for every damping up to 2^60 * 0.01";
+              break;
+            }
+            d *= 2;
+          }
+          rep.extra["damping"] = d;
+          if (d > 0.01) rep.notes.push_back("damping doubled to d = " + std::to_string(d));
+        }
+        rep.seconds["cholesky"] = clock.lap();
+        if (rep.status != "ok") break;
+        phase("svd of W L, " + shape_str(m, n));
+        svd = be.svd(Mat<T>(W * L));
+        rep.seconds["svd"] = clock.lap();
+        // A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(S): the explicit inverse, as SVD-LLM does.
+        const Vec<T> sqrt_sig = svd.s.head(r).cwiseSqrt();
+        sol.A = svd.U.leftCols(r) * sqrt_sig.asDiagonal();
+        sol.B = sqrt_sig.asDiagonal() * svd.V.leftCols(r).transpose() * be.inverse(L);
+        break;
+      }
+      case Method::svd_llm_v2: {
+        // SVD of G (not eigh, as the paper writes it); D = W U_s diag(sqrt l).
+        phase("svd of X X^T, " + shape_str(n, n));
+        const ThinSvd<T> gs = be.svd(G);
+        const Vec<T> sqrt_l = gs.s.cwiseSqrt();
+        phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
+        svd = be.svd(Mat<T>(W * gs.U * sqrt_l.asDiagonal()));
+        rep.seconds["svd"] = clock.lap();
+        sol.A = svd.U.leftCols(r);
+        const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();  // Inf where l = 0: the formula's failure
+        sol.B = svd.s.head(r).asDiagonal() * svd.V.leftCols(r).transpose() * inv_sqrt_l.asDiagonal() *
+                gs.U.transpose();
+        break;
+      }
+      case Method::pinv: {
+        // DRONE: W' = [W X]_r X^+ = U_r U_r^T W Pi, Pi the projector onto range(X); from G:
+        // left singular vectors of W X are those of W U_s diag(sqrt l), Pi = U_s diag(l > tol) U_s^T,
+        // tol on l = (rtol * sqrt(l_max))^2 (pinv's relative cut on the singular values of X).
+        const SymEig<T> e = be.eigh(G);
+        const T lmax = e.values.size() ? e.values(n - 1) : T(0);
+        // The cut is DRONE's own, torch.linalg.pinv's default: rtol = max(dims) * eps of the working
+        // dtype, kept as the baseline has it, N included: in float32 it exceeds 1e-3 from N = 1e4
+        // tokens on and cuts real directions (a finding about the baseline, not a bug here). The
+        // reference backend cuts as a float64 pinv would (its own eps would keep rounding noise of
+        // the data as signal). --rank-rtol overrides it.
+        const double rtol = opt.rank_rtol > 0 ? opt.rank_rtol
+                                              : double(std::max({m, n, N})) * std::max(scale.u_work, 0x1p-53);
+        const T ltol = T(rtol) * T(rtol) * lmax;
+        Vec<T> sqrt_l(n), keep(n);
+        for (Index i = 0; i < n; ++i) {
+          const bool in = e.values(i) > ltol;
+          keep(i) = in ? T(1) : T(0);
+          sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
+        }
+        phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
+        svd = be.svd(Mat<T>(W * e.vectors * sqrt_l.asDiagonal()));
+        rep.seconds["svd"] = clock.lap();
+        sol.A = svd.U.leftCols(r);
+        sol.B = (sol.A.transpose() * W) * e.vectors * keep.asDiagonal() * e.vectors.transpose();
+        break;
+      }
+    }
+    rep.seconds["factors"] = clock.lap();
+
+    // Report: singular values of the decomposed matrix, gap at the cut, uniqueness, objective.
+    if (rep.status == "ok") {
+      const Index k = svd.s.size();
+      sol.singular_values = svd.s;
+      T tail2(0);
+      for (Index i = 0; i < k; ++i) {
+        rep.singular_values.push_back(Tr::to_double(svd.s(i)));
+        rep.singular_values_decimal.push_back(Tr::to_decimal(svd.s(i)));
+        if (i >= r) tail2 += svd.s(i) * svd.s(i);
+      }
+      const T tail = sqrt(tail2);
+      rep.eckart_young_tail = Tr::to_double(tail);
+      rep.eckart_young_tail_decimal = Tr::to_decimal(tail);
+      const T s_r = (r >= 1 && r <= k) ? svd.s(r - 1) : T(0);
+      const T s_r1 = r < k ? svd.s(r) : T(0);
+      rep.gap = Tr::to_double(s_r - s_r1);
+      const double s_1 = k ? Tr::to_double(svd.s(0)) : 0.0;
+      rep.uniqueness_tol = gram_method
+                               ? scale.uniqueness_tol_gram(n, N, nu_mu, s_1, Tr::to_double(s_r), Tr::to_double(s_r1))
+                               : scale.uniqueness_tol(n, nu_mu, s_1);
+      rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
+
+      bool finite = sol.A.allFinite() && sol.B.allFinite();
+      if (!finite) {
+        rep.status = "failed";
+        rep.failure = std::string(method_name(opt.method)) + ": factors contain NaN or Inf";
       } else {
-        // CorDA / GPTQ-style damping: G + d mean(diag G) I, d = 0.01, doubled until Cholesky works.
-        const T mean_diag = G.diagonal().mean();
-        double d = 0.01;
-        for (int tries = 0;; ++tries) {
-          Mat<T> Gd = G;
-          Gd.diagonal().array() += T(d) * mean_diag;
-          if (be.cholesky_lower(Gd, L)) break;
-          if (tries == 60) {
-            rep.status = "failed";
-            rep.failure = "damped: Cholesky failed for every damping up to 2^60 * 0.01";
-            break;
-          }
-          d *= 2;
-        }
-        rep.extra["damping"] = d;
-        if (d > 0.01) rep.notes.push_back("damping doubled to d = " + std::to_string(d));
+        // f = ||(W - AB) X||_F from R (R^T R = X X^T) or from G: ||E X||^2 = trace(E G E^T).
+        const Mat<T> E = W - sol.A * sol.B;
+        T f2;
+        if (gram_method) f2 = std::max(T(0), (E * G).cwiseProduct(E).sum());
+        else f2 = (E * R.transpose()).squaredNorm();
+        sol.objective = sqrt(f2);
+        rep.objective = Tr::to_double(sol.objective);
+        rep.objective_decimal = Tr::to_decimal(sol.objective);
+        rep.objective_mu = Tr::to_double(sqrt(f2 + mu * E.squaredNorm()));
       }
-      rep.seconds["cholesky"] = clock.lap();
-      if (rep.status != "ok") break;
-      svd = be.svd(Mat<T>(W * L));
-      rep.seconds["svd"] = clock.lap();
-      // A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(S): the explicit inverse, as SVD-LLM does.
-      const Vec<T> sqrt_sig = svd.s.head(r).cwiseSqrt();
-      sol.A = svd.U.leftCols(r) * sqrt_sig.asDiagonal();
-      sol.B = sqrt_sig.asDiagonal() * svd.V.leftCols(r).transpose() * be.inverse(L);
-      break;
     }
-    case Method::svd_llm_v2: {
-      // SVD of G (not eigh, as the paper writes it); D = W U_s diag(sqrt l).
-      const ThinSvd<T> gs = be.svd(G);
-      const Vec<T> sqrt_l = gs.s.cwiseSqrt();
-      svd = be.svd(Mat<T>(W * gs.U * sqrt_l.asDiagonal()));
-      rep.seconds["svd"] = clock.lap();
-      sol.A = svd.U.leftCols(r);
-      const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();  // Inf where l = 0: the formula's failure
-      sol.B = svd.s.head(r).asDiagonal() * svd.V.leftCols(r).transpose() * inv_sqrt_l.asDiagonal() *
-              gs.U.transpose();
-      break;
-    }
-    case Method::pinv: {
-      // DRONE: W' = [W X]_r X^+ = U_r U_r^T W Pi, Pi the projector onto range(X); from G:
-      // left singular vectors of W X are those of W U_s diag(sqrt l), Pi = U_s diag(l > tol) U_s^T,
-      // tol on l = (rtol * sqrt(l_max))^2 (pinv's relative cut on the singular values of X).
-      const SymEig<T> e = be.eigh(G);
-      const T lmax = e.values.size() ? e.values(n - 1) : T(0);
-      // The cut is DRONE's own, torch.linalg.pinv's default: rtol = max(dims) * eps of the working
-      // dtype, kept as the baseline has it, N included: in float32 it exceeds 1e-3 from N = 1e4
-      // tokens on and cuts real directions (a finding about the baseline, not a bug here). The
-      // reference backend cuts as a float64 pinv would (its own eps would keep rounding noise of
-      // the data as signal). --rank-rtol overrides it.
-      const double rtol = opt.rank_rtol > 0 ? opt.rank_rtol
-                                            : double(std::max({m, n, N})) * std::max(scale.u_work, 0x1p-53);
-      const T ltol = T(rtol) * T(rtol) * lmax;
-      Vec<T> sqrt_l(n), keep(n);
-      for (Index i = 0; i < n; ++i) {
-        const bool in = e.values(i) > ltol;
-        keep(i) = in ? T(1) : T(0);
-        sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
-      }
-      svd = be.svd(Mat<T>(W * e.vectors * sqrt_l.asDiagonal()));
-      rep.seconds["svd"] = clock.lap();
-      sol.A = svd.U.leftCols(r);
-      sol.B = (sol.A.transpose() * W) * e.vectors * keep.asDiagonal() * e.vectors.transpose();
-      break;
-    }
-  }
-  rep.seconds["factors"] = clock.lap();
-
-  // Report: singular values of the decomposed matrix, gap at the cut, uniqueness, objective.
-  if (rep.status == "ok") {
-    const Index k = svd.s.size();
-    sol.singular_values = svd.s;
-    T tail2(0);
-    for (Index i = 0; i < k; ++i) {
-      rep.singular_values.push_back(Tr::to_double(svd.s(i)));
-      rep.singular_values_decimal.push_back(Tr::to_decimal(svd.s(i)));
-      if (i >= r) tail2 += svd.s(i) * svd.s(i);
-    }
-    const T tail = sqrt(tail2);
-    rep.eckart_young_tail = Tr::to_double(tail);
-    rep.eckart_young_tail_decimal = Tr::to_decimal(tail);
-    const T s_r = (r >= 1 && r <= k) ? svd.s(r - 1) : T(0);
-    const T s_r1 = r < k ? svd.s(r) : T(0);
-    rep.gap = Tr::to_double(s_r - s_r1);
-    const double s_1 = k ? Tr::to_double(svd.s(0)) : 0.0;
-    rep.uniqueness_tol = gram_method
-                             ? scale.uniqueness_tol_gram(n, N, nu_mu, s_1, Tr::to_double(s_r), Tr::to_double(s_r1))
-                             : scale.uniqueness_tol(n, nu_mu, s_1);
-    rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
-
-    bool finite = sol.A.allFinite() && sol.B.allFinite();
-    if (!finite) {
-      rep.status = "failed";
-      rep.failure = std::string(method_name(opt.method)) + ": factors contain NaN or Inf";
-    } else {
-      // f = ||(W - AB) X||_F from R (R^T R = X X^T) or from G: ||E X||^2 = trace(E G E^T).
-      const Mat<T> E = W - sol.A * sol.B;
-      T f2;
-      if (gram_method) f2 = std::max(T(0), (E * G).cwiseProduct(E).sum());
-      else f2 = (E * R.transpose()).squaredNorm();
-      sol.objective = sqrt(f2);
-      rep.objective = Tr::to_double(sol.objective);
-      rep.objective_decimal = Tr::to_decimal(sol.objective);
-      rep.objective_mu = Tr::to_double(sqrt(f2 + mu * E.squaredNorm()));
-    }
+  } catch (const Breakdown& b) {
+    rep.status = "failed";
+    rep.failure = std::string(method_name(opt.method)) + ": " + b.what();
+    sol.A.resize(0, 0);
+    sol.B.resize(0, 0);
   }
   rep.seconds["report"] = clock.lap();
   rep.peak_rss_bytes = peak_rss_bytes();

@@ -22,8 +22,16 @@ struct NpyHeader {
   std::size_t item_size() const { return dtype == Dtype::float32 ? 4 : 8; }
 };
 
+// Longest header dict accepted (NumPy writes < 64 KiB; this bounds what a bad file can allocate).
+inline constexpr std::uint32_t kNpyMaxHeader = 1u << 20;
+
 // Parses and validates the header, and checks that the file holds exactly the data it declares.
+// A directory, FIFO or device is refused (exit 2); a file that cannot be opened or read is an
+// IoError (exit 4).
 NpyHeader read_npy_header(const std::string& path);
+// The same from the first `size` bytes of a file of `file_size` bytes (the fuzz target's entry):
+// never reads past `size`, never allocates more than the header's length.
+NpyHeader parse_npy_header(const char* bytes, std::size_t size, std::int64_t file_size, const std::string& path);
 
 struct NpyMatrix {
   NpyHeader header;

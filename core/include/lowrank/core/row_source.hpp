@@ -40,6 +40,10 @@ class NpyRowStream final : public RowBlockSource {
   bool next(Index max_rows, MatrixXd& block) override;
   std::string name() const override { return path_; }
   const NpyHeader& header() const { return header_; }
+  // Scans the whole file for NaN/Inf through a read-only memory map, at disk speed, and throws
+  // Error naming the first one (row, column, byte offset). Called before any work; next() still
+  // checks each block, for a file that changes while it is read.
+  void require_all_finite() const;
 
  private:
   std::string path_, what_;
@@ -72,6 +76,38 @@ class MatrixRowSource final : public RowBlockSource {
   double u_;
   std::string name_;
   Index next_row_ = 0;
+};
+
+// Progress of the passes over X, on stderr, for every backend (they all read X through a
+// RowBlockSource): tokens done of N, rate and the estimated time left, refreshed in place on a
+// terminal (every 0.5 s) and as a line every 10 s otherwise. As soon as the first block of a pass
+// is done, a pass projected to take more than 5 s is announced with its estimate (the reference
+// backend's calibration: its first block times the MPFR arithmetic at the chosen --bits).
+class ProgressSource final : public RowBlockSource {
+ public:
+  // label: "reference", "cpu", ...; `asked`: --progress was given (phases are then always
+  // announced; otherwise only once the run has taken more than a second).
+  ProgressSource(RowBlockSource& inner, std::string label, bool asked = false);
+  ~ProgressSource() override;
+  Index rows() const override { return inner_.rows(); }
+  Index cols() const override { return inner_.cols(); }
+  double data_unit_roundoff() const override { return inner_.data_unit_roundoff(); }
+  void reset() override;
+  bool next(Index max_rows, MatrixXd& block) override;
+  std::string name() const override { return inner_.name(); }
+  // A phase after the passes ("svd of W R^T, 512 x 512"): printed with the time since the start.
+  void phase(const std::string& what);
+
+ private:
+  void print(bool final);
+  void end_pass();
+  RowBlockSource& inner_;
+  std::string label_;
+  bool tty_;
+  int pass_ = 0;
+  Index done_ = 0;
+  double start_ = 0, pass_start_ = 0, last_ = 0;
+  bool asked_, printed_ = false, calibrated_ = false, announced_ = false;
 };
 
 }  // namespace lowrank

@@ -1,5 +1,6 @@
 #pragma once
 // The problem a solver is asked, and what it reports (MATH.md 1.1 - 1.3).
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,6 +24,8 @@ struct SolveOptions {
   // data's storage rounding and the working precision's backward errors, none growing with N
   // (DecisionScale in driver.hpp; core/README.md).
   double rank_rtol = 0.0;
+  // Called at the start of each long phase ("svd of W R^T, 512 x 512"): progress output.
+  std::function<void(const std::string&)> on_phase;
 };
 
 // Everything a solver reports, already rounded for output. High-precision values are also kept

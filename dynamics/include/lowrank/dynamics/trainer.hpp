@@ -351,6 +351,7 @@ void loop(Backend& be, Net& net, const Config& cfg, RunResult<typename Backend::
   T rho = res.setup.eps;
   double loss0 = 0;
   for (long t = 0;; ++t) {
+    check_interrupted();  // SIGINT/SIGTERM end the run between steps (nothing is written)
     const Eval<T> ev = net.evaluate();
     const double loss = Tr::to_double(ev.loss), rec = Tr::to_double(ev.recovery);
     if (t == 0) loss0 = loss;

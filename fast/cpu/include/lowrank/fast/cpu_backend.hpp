@@ -34,7 +34,6 @@ namespace lowrank {
 struct CpuOptions {
   bool in_memory_qr = false;  // accumulate_r: one geqrf of the whole X^T instead of streaming TSQR
   Index tpqrt_nb = 0;         // inner block size of ?tpqrt; 0 picks min(n, 64)
-  bool progress = false;      // progress line on stderr while accumulating (after 1 s)
 };
 
 struct CpuKernelStats {
