@@ -7,10 +7,14 @@
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/npy.hpp"
 #include "lowrank/core/report.hpp"
-#include "solve_backends.hpp"
+#include "lowrank/backends/registry.hpp"
 
 namespace lowrank::cli {
 namespace {
+
+using backends::BackendRequest;
+using backends::SolvedFactors;
+using backends::solve_with_backend;
 
 struct SolveArgs {
   std::string weights, acts, out, method = "coala", backend = "reference", dtype = "float64";

@@ -1,12 +1,18 @@
-#include "solve_backends.hpp"
+#include "lowrank/backends/registry.hpp"
 
 #include "lowrank/core/error.hpp"
 
-namespace lowrank::cli {
+namespace lowrank::backends {
 
 std::map<std::string, BackendRunner>& backend_registry() {
   static std::map<std::string, BackendRunner> registry;
   return registry;
+}
+
+std::vector<std::string> backend_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, run] : backend_registry()) names.push_back(name);
+  return names;
 }
 
 SolvedFactors solve_with_backend(const std::string& backend, const BackendRequest& req, const MatrixXd& W,
@@ -21,4 +27,4 @@ SolvedFactors solve_with_backend(const std::string& backend, const BackendReques
   return it->second(req, W, X, opt);
 }
 
-}  // namespace lowrank::cli
+}  // namespace lowrank::backends
