@@ -48,13 +48,16 @@ def svd_llm_torch(W, X, r, mu=0.0):
 
 
 def layer_and_activations(seed=0, n=64, m=48, tokens=512):
-    """An nn.Linear and its inputs, captured with a forward hook (examples/torch_dump.py)."""
+    """An nn.Linear and its inputs, captured with a forward hook (examples/torch_dump.py). The
+    inputs concentrate in 4 directions (mixing the features) with a 1e-3 tail, as activations
+    with a few dominant directions do; the rank 8 asked for reaches into the tail."""
     g = torch.Generator().manual_seed(seed)
     layer = torch.nn.Linear(n, m, bias=False)
     with torch.no_grad():
         layer.weight.copy_(torch.randn(m, n, generator=g) / n ** 0.5)
-    scales = torch.logspace(0, -6, n)                           # activations with condition ~1e6
-    batches = [torch.randn(8, tokens // 8, n, generator=g) * scales for _ in range(4)]
+    Q = torch.linalg.qr(torch.randn(n, n, generator=g)).Q
+    scales = torch.cat([torch.ones(4), 1e-3 * torch.ones(n - 4)])
+    batches = [(torch.randn(8, tokens // 8, n, generator=g) * scales) @ Q.T for _ in range(4)]
     seen = []
     hook = layer.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].reshape(-1, n)))
     with torch.no_grad():
@@ -76,7 +79,7 @@ CASES = lowrank.corpus()
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_coala_torch_passes_the_corpus(case):
-    W, X = torch.from_numpy(case.W), torch.from_numpy(np.asarray(case.X))
+    W, X = torch.from_numpy(case.W), torch.from_numpy(np.array(case.X))
     A, B = coala_torch(W, X, case.rank, case.mu)
     verdict = case.check(A, B)
     print(f"coala_torch  {case.name:34s} {verdict.verdict:8s} {verdict.reasons[:1]}")
@@ -85,10 +88,11 @@ def test_coala_torch_passes_the_corpus(case):
 
 def test_svd_llm_verdicts():
     """SVD-LLM passes the well-conditioned cases and fails where X^T X is hopeless in float32; the
-    verdicts, printed (pytest -s), say by how much."""
+    verdicts, printed (pytest -s), say by how much. On the layer above it is SUSPECT: no rigorous
+    test fails, but its forward error is hundreds of times what a stable method reaches."""
     verdicts = {}
     for case in CASES:
-        W, X = torch.from_numpy(case.W), torch.from_numpy(np.asarray(case.X))
+        W, X = torch.from_numpy(case.W), torch.from_numpy(np.array(case.X))
         try:
             A, B = svd_llm_torch(W, X, case.rank, case.mu)
             v = case.check(A, B)
@@ -104,4 +108,4 @@ def test_svd_llm_verdicts():
     A, B = svd_llm_torch(W, X, r=8)
     v = lowrank.check(A, B, W, X, rank=8)
     print(v)
-    assert not v                                               # cond(X) ~ 1e6 in float32: X^T X loses it
+    assert not v   # SUSPECT here: inside the worst-case bound, 200x less accurate than float32 COALA

@@ -213,7 +213,7 @@ class IterSource final : public RowBlockSource {
     if (!iter_.is_valid()) throw Error(name_ + ": read before reset()");
     if (delivered_ >= rows_) {
       // The declared rows are delivered: the iterator must be exhausted too.
-      while (pull()) {
+      while ((cur_view_ && cur_off_ < cur_view_->rows) || pull()) {
         if (cur_view_->rows - cur_off_ > 0)
           throw Error(name_ + ": the iterator yielded more than the " + std::to_string(rows_) +
                       " rows it declared (it must yield the same blocks on every pass)");
@@ -492,9 +492,14 @@ nb::dict train(const nb::dict& kw) {
   }
   d["spectra"] = spectra;
   const auto& t = r.timings;
-  d["timings"] = nb::dict("setup_seconds"_a = t.setup_seconds, "compress_seconds"_a = t.compress_seconds,
-                          "train_seconds"_a = t.train_seconds, "record_seconds"_a = t.record_seconds,
-                          "steps_done"_a = t.steps_done, "reached_stop"_a = t.reached_stop);
+  nb::dict timings;
+  timings["setup_seconds"] = t.setup_seconds;
+  timings["compress_seconds"] = t.compress_seconds;
+  timings["train_seconds"] = t.train_seconds;
+  timings["record_seconds"] = t.record_seconds;
+  timings["steps_done"] = t.steps_done;
+  timings["reached_stop"] = t.reached_stop;
+  d["timings"] = timings;
   d["loss_scale"] = r.loss_scale;
   d["precision"] = r.precision;
   return d;
@@ -541,17 +546,17 @@ NB_MODULE(_lowrank, m) {
       .def(nb::init<const std::string&, const std::string&>(), "path"_a, "what"_a = "activations X");
 
   nb::class_<IterSource, RowBlockSource>(m, "IterSource", "X as blocks yielded by Python.")
-      .def(nb::init<nb::object, nb::object, Index, Index, const std::string&, std::string>(), "factory"_a,
-           "one_shot"_a, "rows"_a, "cols"_a, "dtype"_a, "name"_a = "blocks")
+      .def(nb::init<nb::object, nb::object, Index, Index, const std::string&, std::string>(), "factory"_a.none(),
+           "one_shot"_a.none(), "rows"_a, "cols"_a, "dtype"_a, "name"_a = "blocks")
       .def_prop_ro("passes", &IterSource::passes, "passes over X so far");
 
-  m.def("solve", &solve, "W"_a, "X"_a, "rank"_a, "mu"_a, "method"_a, "backend"_a, "dtype"_a, "bits"_a, "block"_a,
+  m.def("solve", &python::solve, "W"_a, "X"_a, "rank"_a, "mu"_a, "method"_a, "backend"_a, "dtype"_a, "bits"_a, "block"_a,
         "rank_rtol"_a, "svd"_a, "quiet"_a, "-> (A, B, report JSON); A, B None when the method broke down");
-  m.def("check", &check, "A"_a, "B"_a, "W"_a, "X"_a, "rank"_a, "mu"_a, "bits"_a, "ratio_version"_a,
+  m.def("check", &python::check, "A"_a, "B"_a, "W"_a, "X"_a, "rank"_a, "mu"_a, "bits"_a, "ratio_version"_a,
         "achievable_samples"_a, "threshold"_a, "-> (check JSON, table, reference dict)");
-  m.def("check_case", &check_case, "A"_a, "B"_a, "case_dir"_a, "ratio_version"_a, "achievable_samples"_a,
+  m.def("check_case", &python::check_case, "A"_a, "B"_a, "case_dir"_a, "ratio_version"_a, "achievable_samples"_a,
         "threshold"_a, "-> (check JSON, table, reference dict)");
-  m.def("train", &train, "config"_a, "dynamics::run; keys as in lowrank.dynamics.train");
+  m.def("train", &python::train, "config"_a, "dynamics::run; keys as in lowrank.dynamics.train");
   m.def("read_matrix", [](const std::string& path, const std::string& what) {
     Dtype d;
     const MatrixXd M = read_matrix(path, what, &d);
@@ -561,7 +566,10 @@ NB_MODULE(_lowrank, m) {
   m.def("default_corpus_dir", &data::default_corpus_dir, "the corpus the C++ library was built with (LOWRANK_CORPUS overrides)");
   m.def("method_names", &method_names);
   m.def("intake_stats", []() {
-    return nb::dict("in_place"_a = g_stats.in_place, "last_pointer"_a = g_stats.last_pointer);
+    nb::dict d;
+    d["in_place"] = g_stats.in_place;
+    d["last_pointer"] = g_stats.last_pointer;
+    return d;
   }, "ArraySources made over the caller's memory, and the address the last one reads");
   m.attr("ratio_threshold") = kRatioThreshold;
   m.attr("ratio_version") = kRatioVersion;

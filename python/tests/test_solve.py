@@ -106,15 +106,15 @@ def test_reference_precision_and_dtype_rules():
 def test_breakdown_is_solve_failed(cli, tmp_path):
     """A method that breaks down: the CLI exits nonzero with status failed; Python raises
     SolveFailed carrying the same report."""
-    case = CASES["f32_overflow_1e20"]
+    case = CASES["f32_underflow_1e-21"]
     out = tmp_path / "o"
-    p = cli.run("solve", "-W", case.w_path, "-X", case.x_path, "-r", case.rank, "--method", "svd-llm",
+    p = cli.run("solve", "-W", case.w_path, "-X", case.x_path, "-r", case.rank, "--method", "svd-llm-v2",
                 "--backend", "cpu", "--dtype", "float32", "-o", out, "-q")
     cli_report = json.loads((out / "report.json").read_text())
     assert p.returncode != 0 and cli_report["status"] == "failed"
     assert not (out / "A.npy").exists()
     with pytest.raises(lowrank.SolveFailed) as e:
-        lowrank.solve(case.W, case.x_path, case.rank, method="svd-llm", dtype="float32")
+        lowrank.solve(case.W, case.x_path, case.rank, method="svd-llm-v2", dtype="float32")
     assert e.value.report.status == "failed"
     assert e.value.report.failure == cli_report["failure"]
     assert stable(e.value.report.json) == stable(cli_report)
