@@ -113,7 +113,9 @@ class Case:
 
     def check(self, A, B, threshold: float = _lowrank.ratio_threshold, *, ratio_version: int = _lowrank.ratio_version,
               achievable_samples: int = 5):
-        """Judge ``W' = A B`` against the stored reference: ``lowrank check --case DIR``."""
+        """Judge ``W' = A B`` (``A`` m x r', ``B`` r' x n, arrays or tensors, in the precision they were
+        computed in) against the stored reference: ``lowrank check --case DIR``, the same
+        :class:`lowrank.Verdict` numbers. Raises ``ValueError`` for an invalid case."""
         from . import Verdict
         a = _arrays.as_matrix(A, "candidate A")
         b = _arrays.as_matrix(B, "candidate B")
