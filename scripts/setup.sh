@@ -32,7 +32,7 @@ fi
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "nanobind==3.1.0" "pytest>=7"
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$venv/bin/python" \
   ${LOWRANK_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j "$(nproc)" 2>&1 | grep -E "error|warning|Error" || true
+cmake --build "$build" -j "$(nproc)" 2>&1 | grep -E "error:|warning:|Error " || true  # (nanobind has an error.cpp)
 test -x "$build/lowrank" || { echo "setup: build failed" >&2; exit 1; }
 # The venv imports the package from the build folder (like an editable install): rebuilding
 # updates it. `pip install ./python` builds a self-contained wheel instead (python/README.md).
