@@ -4,10 +4,10 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "lowrank/backends/judge.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/ratios.hpp"
 #include "lowrank/data/corpus.hpp"
-#include "lowrank/fast/achievable.hpp"
 #include "lowrank/reference/mp.hpp"
 
 namespace lowrank::cli {
@@ -26,9 +26,10 @@ struct CheckArgs {
 void run_check(const CheckArgs& a) {
   using namespace lowrank::data;
   // Options first: nothing expensive (the on-the-fly reference) before they are known to be valid.
-  if (a.ratio_version != 1 && a.ratio_version != 2)
-    throw Error("--ratio-version must be 1 or 2, got " + std::to_string(a.ratio_version));
-  if (a.achievable_samples < 0) throw Error("--achievable-samples must be >= 0");
+  backends::JudgeOptions jopt;
+  jopt.ratio_version = a.ratio_version;
+  jopt.achievable_samples = a.achievable_samples;
+  backends::validate(jopt);
   const bool by_case = !a.case_dir.empty();
   if (by_case == (!a.weights.empty() || !a.acts.empty()))
     throw Error("give either --case DIR, or --weights W.npy --acts X.npy --rank R [--mu MU]");
@@ -51,14 +52,7 @@ void run_check(const CheckArgs& a) {
     ref = compute_reference(W, *X, a.rank, a.mu, a.bits);
   }
   const CandidateFactors cand = load_candidate(a.a, a.b);
-  CheckOptions copt;
-  copt.ratio_version = a.ratio_version;
-  CheckResult res = check_candidate(W, *X, ref, cand, copt);
-  if (a.ratio_version >= 2 && a.achievable_samples > 0 && res.verdict == Verdict::pass) {
-    AchievableOptions ao;
-    ao.samples = a.achievable_samples;
-    apply_achievable(res, ref, achievable_accuracy(W, *X, ref, cand.dtype, ao));
-  }
+  const CheckResult res = backends::judge(W, *X, ref, cand, jopt);
   if (a.json) {
     nlohmann::json j = to_json(res);
     j["case"] = name;

@@ -16,10 +16,10 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "lowrank/backends/judge.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/ratios.hpp"
 #include "lowrank/data/corpus.hpp"
-#include "lowrank/fast/achievable.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
 
 namespace lowrank::cli {
@@ -151,14 +151,10 @@ Row run_case(const nlohmann::json& entry, const std::string& corpus, const std::
     const MatrixXd W = read_matrix(sc.w_path, "weights W");
     NpyRowStream X(sc.x_path, "activations X");
     const CandidateFactors cand = load_candidate(out + "/A.npy", out + "/B.npy");
-    CheckOptions copt;
-    copt.ratio_version = a.ratio_version;
-    CheckResult res = check_candidate(W, X, sc.ref, cand, copt);
-    if (a.ratio_version >= 2 && a.achievable_samples > 0 && res.verdict == Verdict::pass) {
-      AchievableOptions ao;
-      ao.samples = a.achievable_samples;
-      apply_achievable(res, sc.ref, achievable_accuracy(W, X, sc.ref, cand.dtype, ao));
-    }
+    backends::JudgeOptions jopt;
+    jopt.ratio_version = a.ratio_version;
+    jopt.achievable_samples = a.achievable_samples;
+    const CheckResult res = backends::judge(W, X, sc.ref, cand, jopt);
     row.check = to_json(res);
     row.verdict = verdict_name(res.verdict);
     if (res.verdict != Verdict::pass) row.reason = res.reasons.empty() ? "" : res.reasons.front();

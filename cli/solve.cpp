@@ -10,10 +10,15 @@
 #include "lowrank/core/npy.hpp"
 #include "lowrank/core/output.hpp"
 #include "lowrank/core/report.hpp"
-#include "solve_backends.hpp"
+#include "lowrank/backends/registry.hpp"
 
 namespace lowrank::cli {
 namespace {
+
+using backends::BackendRequest;
+using backends::SolvedFactors;
+using backends::require_backend;
+using backends::solve_with_backend;
 
 struct SolveArgs {
   std::string weights, acts, out, method = "coala", backend = "reference", dtype = "float64";

@@ -74,6 +74,12 @@ CandidateFactors load_candidate(const std::string& a_path, const std::string& b_
 
 namespace {
 
+std::string fmt_g(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
 std::string fmt(double x, int prec = 3) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*e", prec, x);
@@ -112,6 +118,9 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
     throw Error("ratio version " + std::to_string(opt.ratio_version) + " unknown (1 or 2)");
   CheckResult res;
   res.ratio_version = opt.ratio_version;
+  if (!(opt.threshold > 0) || !std::isfinite(opt.threshold))
+    throw Error("threshold must be a finite number > 0, got " + std::to_string(opt.threshold));
+  res.threshold = opt.threshold;
   const Index m = W.rows(), n = W.cols(), r = ref.rank;
   if (X.cols() != n || ref.m != m || ref.n != n || ref.N != X.rows())
     throw Error("the reference (" + shape_str(ref.m, ref.n) + ", N = " + std::to_string(ref.N) +
@@ -175,7 +184,7 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
   res.objective_ratio = opt.ratio_version == 1 ? res.objective_ratio_v1 : objective_ratio_v2(res, ref);
   res.objective_ok = res.objective_ratio <= res.threshold;
   if (!res.objective_ok)
-    res.reasons.push_back("objective ratio " + fmt(res.objective_ratio, 2) + " > " + std::to_string(int(res.threshold)) +
+    res.reasons.push_back("objective ratio " + fmt(res.objective_ratio, 2) + " > " + fmt_g(res.threshold) +
                           ": f(AB) = " + fmt(double(res.objective), 6) + " exceeds the optimum f_* = " +
                           fmt(double(ref.objective), 6) + " by " + fmt(res.objective_excess, 2));
 
@@ -210,7 +219,7 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
   if (res.forward_judged) {
     res.forward_ok = res.forward_ratio <= res.threshold;
     if (!res.forward_ok)
-      res.reasons.push_back("forward ratio " + fmt(res.forward_ratio, 2) + " > " + std::to_string(int(res.threshold)) +
+      res.reasons.push_back("forward ratio " + fmt(res.forward_ratio, 2) + " > " + fmt_g(res.threshold) +
                             ": ||AB - W'_*||_F/||W'_*||_F = " + fmt(res.forward_error, 2) + " against u kappa d = " +
                             fmt(res.u * res.kappa * res.d, 2));
   }

@@ -61,6 +61,7 @@ int verdict_exit_code(Verdict v);     // 0, 1, 5
 
 struct CheckOptions {
   int ratio_version = kRatioVersion;  // 1 or 2
+  double threshold = kRatioThreshold; // both ratios; also the "30" of the forward error's judged test
 };
 
 // The dimension factor d of both ratios.

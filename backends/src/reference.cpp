@@ -1,9 +1,9 @@
 // --backend reference: MPFR at --bits; factors rounded once to double.
 #include "lowrank/core/driver.hpp"
 #include "lowrank/reference/backend.hpp"
-#include "solve_backends.hpp"
+#include "lowrank/backends/registry.hpp"
 
-namespace lowrank::cli {
+namespace lowrank::backends {
 namespace {
 const RegisterBackend registered("reference", [](const BackendRequest& req, const MatrixXd& W,
                                                  RowBlockSource& X, const SolveOptions& opt) {
@@ -13,4 +13,4 @@ const RegisterBackend registered("reference", [](const BackendRequest& req, cons
   return SolvedFactors{to_double(s.A), to_double(s.B), s.report};
 });
 }  // namespace
-}  // namespace lowrank::cli
+}  // namespace lowrank::backends

@@ -3,9 +3,9 @@
 // backend's own numbers in report.extra: GFLOP/s per phase, bytes held while accumulating.
 #include "lowrank/core/driver.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
-#include "solve_backends.hpp"
+#include "lowrank/backends/registry.hpp"
 
-namespace lowrank::cli {
+namespace lowrank::backends {
 namespace {
 
 template <class T>
@@ -44,4 +44,4 @@ const RegisterBackend registered("cpu", [](const BackendRequest& req, const Matr
 });
 
 }  // namespace
-}  // namespace lowrank::cli
+}  // namespace lowrank::backends

@@ -7,9 +7,9 @@
 
 #include "lowrank/core/driver.hpp"
 #include "lowrank/fast/cuda_backend.hpp"
-#include "solve_backends.hpp"
+#include "lowrank/backends/registry.hpp"
 
-namespace lowrank::cli {
+namespace lowrank::backends {
 namespace {
 
 template <class T>
@@ -70,5 +70,5 @@ const RegisterBackend registered("cuda", [](const BackendRequest& req, const Mat
 });
 
 }  // namespace
-}  // namespace lowrank::cli
+}  // namespace lowrank::backends
 #endif  // LOWRANK_HAVE_CUDA

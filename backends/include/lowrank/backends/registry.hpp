@@ -1,15 +1,18 @@
 #pragma once
-// Runs the one driver over the backend named on the command line and rounds the factors to
-// double for output. Backends register themselves (backend_reference.cpp, backend_cpu.cpp, ...).
+// Runs the one driver over a backend named at run time (`lowrank solve --backend`, and
+// `lowrank.solve(backend=...)` from Python) and rounds the factors to double for output. Backends
+// register themselves (src/reference.cpp, src/cpu.cpp, src/cuda.cpp): lowrank_backends is an
+// OBJECT library so that every registration reaches the `lowrank` binary and the Python module.
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "lowrank/core/npy.hpp"
 #include "lowrank/core/row_source.hpp"
 #include "lowrank/core/solution.hpp"
 
-namespace lowrank::cli {
+namespace lowrank::backends {
 
 struct SolvedFactors {
   MatrixXd A, B;
@@ -26,6 +29,7 @@ struct BackendRequest {
 using BackendRunner = std::function<SolvedFactors(const BackendRequest&, const MatrixXd& W,
                                                   RowBlockSource& X, const SolveOptions&)>;
 std::map<std::string, BackendRunner>& backend_registry();
+std::vector<std::string> backend_names();  // those of this build, sorted
 
 struct RegisterBackend {
   RegisterBackend(const std::string& name, BackendRunner run) { backend_registry()[name] = std::move(run); }
@@ -37,4 +41,4 @@ void require_backend(const std::string& backend);
 SolvedFactors solve_with_backend(const std::string& backend, const BackendRequest& req, const MatrixXd& W,
                                  RowBlockSource& X, const SolveOptions& opt);
 
-}  // namespace lowrank::cli
+}  // namespace lowrank::backends

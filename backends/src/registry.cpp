@@ -1,19 +1,24 @@
-#include "solve_backends.hpp"
+#include "lowrank/backends/registry.hpp"
 
 #include "lowrank/core/error.hpp"
 
-namespace lowrank::cli {
+namespace lowrank::backends {
 
 std::map<std::string, BackendRunner>& backend_registry() {
   static std::map<std::string, BackendRunner> registry;
   return registry;
 }
 
+std::vector<std::string> backend_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, run] : backend_registry()) names.push_back(name);
+  return names;
+}
+
 void require_backend(const std::string& backend) {
-  const auto& reg = backend_registry();
-  if (reg.count(backend)) return;
+  if (backend_registry().count(backend)) return;
   std::string known;
-  for (const auto& [name, run] : reg) known += (known.empty() ? "" : ", ") + name;
+  for (const auto& name : backend_names()) known += (known.empty() ? "" : ", ") + name;
   throw Error("unknown backend '" + backend + "' (this build has: " + known + ")");
 }
 
@@ -23,4 +28,4 @@ SolvedFactors solve_with_backend(const std::string& backend, const BackendReques
   return backend_registry().at(backend)(req, W, X, opt);
 }
 
-}  // namespace lowrank::cli
+}  // namespace lowrank::backends
