@@ -241,8 +241,10 @@ def corpus_case(e, name, dtype="float64", P=4, backend="cpu", extra=()):
         return None, None
     q = e.lowrank(["check", "--case", c, "--a", os.path.join(out, "A.npy"), "--b", os.path.join(out, "B.npy"), "--json"])
     j = json.loads(q.stdout) if q.stdout.strip().startswith("{") else {}
-    check(q.returncode == 0, "%s (%s %s, %d ranks): lowrank check PASS (objective ratio %s, forward ratio %s)" % (
-        name, backend, dtype, P, j.get("objective_ratio"), j.get("forward_ratio") if j.get("forward_judged") else "not judged"))
+    fw = j.get("forward", {})
+    check(q.returncode == 0, "%s (%s %s, %d ranks): lowrank check PASS (objective ratio %.2g, forward ratio %s)" % (
+        name, backend, dtype, P, j.get("objective", {}).get("ratio", float("nan")),
+        "%.2g" % fw["ratio"] if fw.get("judged") else "not judged"))
     if q.returncode != 0:
         print(q.stdout, q.stderr)
     return out, common

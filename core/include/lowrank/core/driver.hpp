@@ -18,6 +18,10 @@
 //   Vec<T> eigenvalues(const Mat<T>& G);                          // ascending
 // Products are Eigen expressions here. stream_r / stream_gram below are the shared blocked loops
 // a backend may use for accumulate_r / accumulate_gram.
+//
+// solve() = validate_problem + accumulate (the one pass over X) + solve_accumulated (everything
+// after it). A distributed run (distributed/) replaces only the middle: the ranks' factors are
+// combined into one Accumulated, and rank 0 calls solve_accumulated like a single process.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
