@@ -51,13 +51,22 @@ std::string nccl_version() {
 }
 
 NcclComm::NcclComm(const Comm& comm, int device) {
-  check(cudaSetDevice(device), "cudaSetDevice");
+  // Agreed before each collective step, so that a rank that cannot take part makes every rank
+  // stop instead of leaving the others in MPI_Bcast or in NCCL's bootstrap.
   ncclUniqueId id{};
-  if (comm.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  std::string error;
+  try {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    if (comm.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  comm.agree(error);
   check_mpi(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm.get()), "MPI_Bcast (NCCL unique id)");
   ncclComm_t c = nullptr;
-  check(ncclCommInitRank(&c, comm.size(), id, comm.rank()), "ncclCommInitRank");
-  comm_ = c;
+  const ncclResult_t rc = ncclCommInitRank(&c, comm.size(), id, comm.rank());
+  if (rc == ncclSuccess) comm_ = c;
+  comm.agree(rc == ncclSuccess ? std::string() : std::string("NCCL: ncclCommInitRank failed: ") + ncclGetErrorString(rc));
 }
 
 NcclComm::~NcclComm() {

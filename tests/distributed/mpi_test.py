@@ -327,6 +327,14 @@ def part_shards(e):
         check(rep["distributed"]["split"] == "files" and rep["distributed"]["files"] == 4, "auto split = files, 4 files")
         check(rep["inputs"]["acts"] == sorted(paths), "the glob expanded, sorted")
         compare_r(e, "4 files over 2 ranks", out, single, 2, n, 16, 4, U64, X, False)
+    # lowrank solve (one process) takes the same repeated --acts: the files' rows one after the other.
+    s_out = os.path.join(e.work, "lowrank_solve_4_files")
+    q = e.lowrank(["solve", "-W", W, *acts(paths), "-r", 8, "--backend", "cpu", "-q", "-o", s_out])
+    check(q.returncode == 0 and report(s_out)["shape"]["N"] == N and report(s_out)["inputs"]["acts"] == paths,
+          "lowrank solve with 4 --acts sees N = %d tokens" % N)
+    if q.returncode == 0:
+        q = e.lowrank(["check", "--case", c, "--a", os.path.join(s_out, "A.npy"), "--b", os.path.join(s_out, "B.npy")])
+        check(q.returncode == 0, "lowrank solve with 4 --acts: check PASS")
     # Fewer tokens than ranks: single_token_N1_r4 (N = 1) on 3 ranks; two ranks stream nothing.
     c1 = os.path.join(e.corpus, "single_token_N1_r4")
     case = json.load(open(os.path.join(c1, "case.json")))

@@ -23,8 +23,9 @@ int cuda_device_count();
 // "NCCL 2.x.y".
 std::string nccl_version();
 
-// One NCCL communicator over the ranks of `comm` (the unique id travels by MPI_Bcast). Creation is
-// collective: call it in an agreed phase (all ranks, each with a working device).
+// One NCCL communicator over the ranks of `comm` (the unique id travels by MPI_Bcast). Collective:
+// every rank constructs it; a rank that cannot (no device, NCCL error) makes every rank throw
+// RankFailure (Comm::agree before the broadcast and after ncclCommInitRank).
 class NcclComm {
  public:
   NcclComm(const Comm& comm, int device);
