@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -321,8 +322,18 @@ NpyRowStream::NpyRowStream(const std::string& path, const std::string& what)
                    std::to_string(header_.shape.size()) + "-D");
   rows_ = header_.shape[0];
   cols_ = header_.shape[1];
+  end_ = rows_;
   file_ = std::fopen(path.c_str(), "rb");
   if (!file_) throw IoError(path, "cannot open", errno);
+}
+
+NpyRowStream::NpyRowStream(const std::string& path, Index row_begin, Index row_end, const std::string& what)
+    : NpyRowStream(path, what) {
+  if (row_begin < 0 || row_end < row_begin || row_end > rows_)
+    fail(path, "row range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
+                   ") is outside the file's " + std::to_string(rows_) + " rows");
+  begin_ = next_row_ = row_begin;
+  end_ = row_end;
 }
 
 NpyRowStream::~NpyRowStream() {
@@ -387,9 +398,9 @@ void NpyRowStream::require_all_finite() const {
 
 bool NpyRowStream::next(Index max_rows, MatrixXd& block) {
   check_interrupted();
-  if (next_row_ >= rows_) return false;
+  if (next_row_ >= end_) return false;
   if (max_rows < 1) throw Error("block size must be at least 1 row");
-  const Index b = std::min(max_rows, rows_ - next_row_);
+  const Index b = std::min(max_rows, end_ - next_row_);
   const std::size_t sz = header_.item_size();
   block.resize(b, cols_);
   auto read_at = [&](long long off, std::size_t len, const std::string& where) {
@@ -429,6 +440,36 @@ bool NpyRowStream::next(Index max_rows, MatrixXd& block) {
                         ") is " + (std::isnan(block(i, j)) ? "NaN" : "Inf") + " (every entry must be finite)");
   next_row_ += b;
   return true;
+}
+
+ConcatRowSource::ConcatRowSource(std::vector<std::unique_ptr<RowBlockSource>> parts, Index cols, std::string name)
+    : parts_(std::move(parts)), cols_(cols), name_(std::move(name)) {
+  for (const auto& p : parts_) {
+    if (p->cols() != cols_)
+      throw Error(p->name() + ": has " + std::to_string(p->cols()) + " features (columns), but " +
+                  std::to_string(cols_) + " are expected (every part of X must be N_i x " + std::to_string(cols_) + ")");
+    rows_ += p->rows();
+    u_ = std::max(u_, p->data_unit_roundoff());
+  }
+  if (parts_.empty()) u_ = 0x1p-53;
+}
+
+void ConcatRowSource::reset() {
+  for (auto& p : parts_) p->reset();
+  at_ = 0;
+}
+
+bool ConcatRowSource::next(Index max_rows, MatrixXd& block) {
+  // A block never spans two parts: the TSQR does not care where blocks end.
+  while (at_ < parts_.size()) {
+    if (parts_[at_]->next(max_rows, block)) return true;
+    ++at_;
+  }
+  return false;
+}
+
+std::string ConcatRowSource::current_part() const {
+  return at_ < parts_.size() ? parts_[at_]->name() : std::string();
 }
 
 }  // namespace lowrank

@@ -918,6 +918,22 @@ template <class T> Mat<T> CudaBackend<T>::qr_r_in_memory(const HostRows<T>& X, d
 
 template <class T> double CudaBackend<T>::last_potrf_seconds() const { return impl_->potrf_seconds; }
 
+template <class T> void* CudaBackend<T>::stream_handle() const { return static_cast<void*>(impl_->compute); }
+
+template <class T> void CudaBackend<T>::qr_r_device(T* A, Index m, Index n, Index lda) {
+  if (m < 0 || n < 0 || lda < std::max<Index>(m, 1))
+    throw Error("qr_r_device: bad shape " + shape_str(m, n) + " with lda = " + std::to_string(lda));
+  if (m == 0 || n == 0) return;
+  Impl& I = *impl_;
+  const Index k = std::min(m, n);
+  DeviceBuffer<T> tau{static_cast<std::size_t>(k)};
+  I.geqrf(m, n, A, lda, tau.get(), I.info1.get());
+  Impl::check_info(I.read_info(I.info1.get()), "cusolverDnXgeqrf", "qr_r_device on " + shape_str(m, n));
+  cuda_kernels::take_upper(A, lda, k, A, lda, m, n, I.compute);
+  LR_LAUNCHED("take_upper");
+  I.sync();
+}
+
 template <class T> double CudaBackend<T>::measure_gemm_gflops(Index n, int reps) {
   Impl& I = *impl_;
   DeviceBuffer<T> A(std::size_t(n) * n), B(std::size_t(n) * n), C(std::size_t(n) * n);

@@ -18,6 +18,10 @@
 //   Vec<T> eigenvalues(const Mat<T>& G);                          // ascending
 // Products are Eigen expressions here. stream_r / stream_gram below are the shared blocked loops
 // a backend may use for accumulate_r / accumulate_gram.
+//
+// solve() = validate_problem + accumulate (the one pass over X) + solve_accumulated (everything
+// after it). A distributed run (distributed/) replaces only the middle: the ranks' factors are
+// combined into one Accumulated, and rank 0 calls solve_accumulated like a single process.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -201,14 +205,65 @@ inline void validate_problem(Index m, Index n, const RowBlockSource& X, const So
     throw Error("--method limit computes the mu -> 0 limit directly; it takes no --mu");
 }
 
+// The methods that start from the Gram matrix G = X X^T; the others start from R = qr_R(X^T).
+inline bool is_gram_method(Method m) {
+  return m == Method::svd_llm || m == Method::svd_llm_v2 || m == Method::pinv || m == Method::damped;
+}
+
+// What one pass over X leaves for the rest of a solve: R (n x n, R^T R = X X^T) for the QR
+// methods, G = X X^T for the Gram methods, with the facts about X the decisions need. A
+// distributed run (distributed/) builds it from the ranks' shards and hands it to
+// solve_accumulated, so both paths finish in the same code.
+template <class T> struct Accumulated {
+  Mat<T> R, G;               // the one the method needs
+  Index N = 0;               // tokens seen
+  double u_data = 0x1p-53;   // unit roundoff of the stored data (the coarsest shard's)
+  double seconds = 0;        // wall time of the pass
+};
+
+// One pass over X: R by streaming TSQR, or G, whichever opt.method needs.
+template <class Backend>
+Accumulated<typename Backend::Scalar> accumulate(Backend& be, RowBlockSource& X, const SolveOptions& opt) {
+  Accumulated<typename Backend::Scalar> acc;
+  detail::Stopwatch clock;
+  check_interrupted();
+  if (opt.on_phase) opt.on_phase(is_gram_method(opt.method) ? "streaming X: Gram matrix X X^T" : "streaming X: R of the TSQR");
+  if (is_gram_method(opt.method)) acc.G = be.accumulate_gram(X, opt.block_rows);
+  else acc.R = be.accumulate_r(X, opt.block_rows);
+  acc.seconds = clock.lap();
+  acc.N = X.rows();
+  acc.u_data = X.data_unit_roundoff();
+  return acc;
+}
+
+template <class Backend>
+Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<typename Backend::Scalar>& W,
+                                                     Accumulated<typename Backend::Scalar> acc,
+                                                     const SolveOptions& opt);
+
 template <class Backend>
 Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend::Scalar>& W,
                                          RowBlockSource& X, const SolveOptions& opt) {
+  validate_problem(W.rows(), W.cols(), X, opt);
+  return solve_accumulated(be, W, accumulate(be, X, opt), opt);
+}
+
+// Everything after the pass over X: rank of X, the method, the report. acc must come from
+// accumulate() (or its distributed equivalent) with the same opt.method; the problem is
+// assumed validated (validate_problem).
+template <class Backend>
+Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<typename Backend::Scalar>& W,
+                                                     Accumulated<typename Backend::Scalar> acc,
+                                                     const SolveOptions& opt) {
   using T = typename Backend::Scalar;
   using Tr = ScalarTraits<T>;
   using std::sqrt;
-  const Index m = W.rows(), n = W.cols(), N = X.rows(), r = opt.rank;
-  validate_problem(m, n, X, opt);
+  const Index m = W.rows(), n = W.cols(), N = acc.N, r = opt.rank;
+  const bool gram_method = is_gram_method(opt.method);
+  if ((gram_method ? acc.G : acc.R).rows() != n || (gram_method ? acc.G : acc.R).cols() != n)
+    throw Error(std::string("solve: the accumulated ") + (gram_method ? "G" : "R") + " is " +
+                shape_str((gram_method ? acc.G : acc.R).rows(), (gram_method ? acc.G : acc.R).cols()) +
+                ", expected " + shape_str(n, n));
 
   Solution<T> sol;
   SolveReport& rep = sol.report;
@@ -217,6 +272,11 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
   rep.precision = be.precision();
   rep.m = m; rep.n = n; rep.N = N; rep.rank = r; rep.mu = opt.mu;
   detail::Stopwatch clock;
+
+  const DecisionScale scale{acc.u_data, Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
+  Mat<T> R = std::move(acc.R), G = std::move(acc.G);  // one of the two, depending on the method
+  Vec<T> x_sv;              // singular values of X, descending
+  rep.seconds["accumulate"] = acc.seconds;
   // Phases are announced (progress, SolveOptions::on_phase) and are where an interrupt is seen.
   auto phase = [&](const std::string& what) {
     check_interrupted();
@@ -225,24 +285,12 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
   // A Breakdown (a factorization that fails on the data it was given, a Gram matrix that
   // overflows the working precision) is the method's failure, reported, not an error.
   try {
-
-    const DecisionScale scale{X.data_unit_roundoff(), Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
-    const bool gram_method = opt.method == Method::svd_llm || opt.method == Method::svd_llm_v2 ||
-                             opt.method == Method::pinv || opt.method == Method::damped;
-    Mat<T> R, G;              // one of the two, depending on the method
-    Vec<T> x_sv;              // singular values of X, descending
+    if (gram_method && !G.allFinite())
+      throw Breakdown("the Gram matrix X X^T is not finite in " + rep.precision +
+                      " (||X||_F^2 overflows the working precision)");
     if (!gram_method) {
-      phase("streaming X: R of the TSQR");
-      R = be.accumulate_r(X, opt.block_rows);
-      rep.seconds["accumulate"] = clock.lap();
       x_sv = detail::singular_values(be, R);
     } else {
-      phase("streaming X: Gram matrix X X^T");
-      G = be.accumulate_gram(X, opt.block_rows);
-      rep.seconds["accumulate"] = clock.lap();
-      if (!G.allFinite())
-        throw Breakdown("the Gram matrix X X^T is not finite in " + rep.precision +
-                        " (||X||_F^2 overflows the working precision)");
       const Vec<T> lambda = detail::eigenvalues(be, G);
       x_sv = Vec<T>(n);
       for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(lambda(i), T(0)));

@@ -27,16 +27,21 @@ class RowBlockSource {
 
 // Rows of an .npy file, read block by block with buffered reads (C or Fortran order); only one
 // block is ever held in memory. NaN/Inf is refused with the row and column where it sits.
+//
+// With a row range [row_begin, row_end) the stream is those rows of the file only (a shard of a
+// distributed run, distributed/); messages still give the row index in the file.
 class NpyRowStream final : public RowBlockSource {
  public:
   explicit NpyRowStream(const std::string& path, const std::string& what = "activations X");
+  NpyRowStream(const std::string& path, Index row_begin, Index row_end,
+               const std::string& what = "activations X");
   ~NpyRowStream() override;
   NpyRowStream(const NpyRowStream&) = delete;
   NpyRowStream& operator=(const NpyRowStream&) = delete;
-  Index rows() const override { return rows_; }
+  Index rows() const override { return end_ - begin_; }
   Index cols() const override { return cols_; }
   double data_unit_roundoff() const override;
-  void reset() override { next_row_ = 0; }
+  void reset() override { next_row_ = begin_; }
   bool next(Index max_rows, MatrixXd& block) override;
   std::string name() const override { return path_; }
   const NpyHeader& header() const { return header_; }
@@ -44,13 +49,39 @@ class NpyRowStream final : public RowBlockSource {
   // Error naming the first one (row, column, byte offset). Called before any work; next() still
   // checks each block, for a file that changes while it is read.
   void require_all_finite() const;
+  Index file_rows() const { return rows_; }  // N of the whole file
 
  private:
   std::string path_, what_;
   NpyHeader header_;
-  Index rows_ = 0, cols_ = 0, next_row_ = 0;
+  Index rows_ = 0, cols_ = 0, next_row_ = 0, begin_ = 0, end_ = 0;
   std::FILE* file_ = nullptr;
   std::vector<char> buffer_;
+};
+
+// Several sources one after the other: the rows of X are those of the first source, then the
+// second's, ... (X split over several files: `lowrank solve --acts a.npy --acts b.npy`, and a
+// rank's shards in a distributed run). Every part must have the same number of columns (checked
+// here, naming the part); parts with no rows are allowed. The data unit roundoff is the coarsest
+// part's (a float32 part among float64 ones makes X float32-accurate).
+class ConcatRowSource final : public RowBlockSource {
+ public:
+  ConcatRowSource(std::vector<std::unique_ptr<RowBlockSource>> parts, Index cols, std::string name);
+  Index rows() const override { return rows_; }
+  Index cols() const override { return cols_; }
+  double data_unit_roundoff() const override { return u_; }
+  void reset() override;
+  bool next(Index max_rows, MatrixXd& block) override;
+  std::string name() const override { return name_; }
+  // The part the last next() read from (for messages), "" before the first.
+  std::string current_part() const;
+
+ private:
+  std::vector<std::unique_ptr<RowBlockSource>> parts_;
+  Index rows_ = 0, cols_ = 0;
+  double u_ = 0;
+  std::string name_;
+  std::size_t at_ = 0;
 };
 
 // An in-memory X (tests, generated cases).

@@ -130,6 +130,14 @@ template <class T> class CudaBackend {
   Mat<T> qr_r_in_memory(const HostRows<T>& X, double* geqrf_seconds = nullptr);
   // An SVD with an explicit driver (rank used by gesvdr only); info receives the log entry.
   ThinSvd<T> svd(const Mat<T>& M, SvdDriver driver, Index rank, SvdCallInfo* info = nullptr);
+  // --- device-resident pieces of the distributed tree reduction (distributed/, over NCCL) ---
+  // The stream every call of this backend runs on (a cudaStream_t, as void* so that this header
+  // stays free of CUDA); NCCL transfers queued on it are ordered with the backend's own work.
+  void* stream_handle() const;
+  // In place, on the device: A (column-major m x n, leading dimension lda >= m) becomes
+  // [qr_R(A); 0], the min(m, n) x n upper triangle of one cusolverDnXgeqrf on top, zeros below.
+  // devInfo is checked (throws Error); returns after the stream has finished.
+  void qr_r_device(T* A, Index m, Index n, Index lda);
   // Device time of the last cholesky_lower's Xpotrf (seconds).
   double last_potrf_seconds() const;
   // Measured GEMM rate (GFLOP/s, median of reps) at n x n x n in this precision.
