@@ -8,7 +8,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(build-essential cmake libeigen3-dev libmpfr-dev libmpfrc++-dev libboost-dev
           nlohmann-json3-dev libcli11-dev libopenblas-dev liblapacke-dev libgtest-dev
           libbenchmark-dev gnuplot-nox python3-numpy python3-mpmath
-          python3-dev python3-venv python3-torch libopenmpi-dev openmpi-bin)
+          python3-dev python3-venv python3-torch libopenmpi-dev openmpi-bin
+          clang libclang-rt-14-dev bc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

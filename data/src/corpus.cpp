@@ -232,6 +232,17 @@ nlohmann::json write_case(const CaseDef& c, const std::string& dir, int bits) {
   return j;
 }
 
+namespace {
+// A file named by case.json or reference.json: a plain name inside the case folder (found by the
+// fuzzer: "../W.npy" or an absolute path would read outside it).
+std::string case_file_name(const std::string& name, const std::string& where) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos)
+    throw Error(where + ": '" + name + "' is not a file name inside the case folder");
+  return name;
+}
+}  // namespace
+
 StoredCase load_case(const std::string& dir) {
   StoredCase sc;
   sc.dir = dir;
@@ -241,11 +252,12 @@ StoredCase load_case(const std::string& dir) {
     sc.meta = nlohmann::json::parse(read_text(cj));
     sc.rank = sc.meta.at("rank").get<Index>();
     sc.mu = sc.meta.at("mu").get<double>();
+    const nlohmann::json files = sc.meta.value("files", nlohmann::json::object());
+    sc.w_path = dir + "/" + case_file_name(files.value("W", "W.npy"), cj + " files.W");
+    sc.x_path = dir + "/" + case_file_name(files.value("X", "X.npy"), cj + " files.X");
   } catch (const nlohmann::json::exception& e) {
     throw Error(cj + ": bad case description: " + e.what());
   }
-  sc.w_path = dir + "/" + sc.meta.value("files", nlohmann::json::object()).value("W", "W.npy");
-  sc.x_path = dir + "/" + sc.meta.value("files", nlohmann::json::object()).value("X", "X.npy");
   // Validate the data itself (an invalid case is refused by what is wrong with it, not by a flag).
   const MatrixXd W = read_matrix(sc.w_path, "weights W");
   NpyRowStream X(sc.x_path, "activations X");
@@ -275,7 +287,8 @@ StoredCase load_case(const std::string& dir) {
     const auto xs = j.at("x_singular_values").get<std::vector<double>>();
     ref.norm_x_2 = xs.empty() ? 0.0 : xs.front();
     ref.x_min = xs.empty() ? 0.0 : xs.back();
-    ref.W_star = read_matrix(dir + "/" + j.at("files").at("W_star").get<std::string>(), "reference W'_*");
+    ref.W_star = read_matrix(dir + "/" + case_file_name(j.at("files").at("W_star").get<std::string>(), rj + " files.W_star"),
+                             "reference W'_*");
     // Absent in references before ratio version 2 (and where it is not finite): Wedin's kappa only.
     ref.kappa_structured = j.contains("kappa_structured") && j["kappa_structured"].is_number()
                                ? j["kappa_structured"].get<double>() : 0.0;
