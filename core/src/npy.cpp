@@ -322,6 +322,10 @@ NpyRowStream::NpyRowStream(const std::string& path, const std::string& what)
                    std::to_string(header_.shape.size()) + "-D");
   rows_ = header_.shape[0];
   cols_ = header_.shape[1];
+  // Found by the fuzzer: (93417653, 0) holds no bytes, so it passes the size check, and streaming
+  // it would run tens of millions of empty blocks. Activations without features mean nothing.
+  if (cols_ == 0 && rows_ > 0)
+    fail(path, what + " has shape (" + std::to_string(rows_) + ", 0): tokens without features (expected N x n, n >= 1)");
   end_ = rows_;
   file_ = std::fopen(path.c_str(), "rb");
   if (!file_) throw IoError(path, "cannot open", errno);

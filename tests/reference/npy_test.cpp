@@ -168,6 +168,16 @@ TEST_F(NpyRefusal, BigEndianAndUnsupportedDtypes) {
   expect_error([&] { NpyRowStream s(p3); }, {p3, "<c16"});
 }
 
+// Fuzzer finding (tests/fuzz/seeds/npy_fuzz/regression_timeout_rows_without_columns.npy): a shape
+// (N, 0) holds no data bytes, so it passed the size check and streamed N empty blocks.
+TEST_F(NpyRefusal, TokensWithoutFeaturesAndShapesBeyondAnyFile) {
+  const auto p1 = make("nx0.npy", npy_bytes(npy_dict("<f8", false, "(93417653, 0)"), ""));
+  expect_error([&] { NpyRowStream s(p1); }, {p1, "(93417653, 0)", "tokens without features"});
+  // 2^40 x 2^40 doubles: the byte count overflows 64 bits; refused before any comparison or allocation.
+  const auto p2 = make("huge.npy", npy_bytes(npy_dict("<f8", false, "(1099511627776, 1099511627776)"), ""));
+  expect_error([&] { read_npy(p2); }, {p2, "declares more bytes than any file holds"});
+}
+
 TEST_F(NpyRefusal, ThreeDAndShapeDataMismatch) {
   const auto p1 = make("3d.npy", npy_bytes(npy_dict("<f8", false, "(2, 2, 2)"), std::string(64, '\0')));
   expect_error([&] { read_npy(p1); }, {p1, "3 dimensions"});
