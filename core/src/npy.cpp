@@ -376,27 +376,44 @@ std::int64_t first_non_finite(const unsigned char* p, std::int64_t count) {
 void NpyRowStream::require_all_finite() const {
   const std::int64_t count = header_.count();
   if (count <= 0) return;
-  const std::int64_t bytes = count * static_cast<std::int64_t>(header_.item_size());
+  const std::int64_t isz = static_cast<std::int64_t>(header_.item_size());
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw IoError(path_, "cannot open to scan for NaN/Inf", errno);
-  const std::int64_t map_len = header_.data_offset + bytes;
-  void* m = ::mmap(nullptr, static_cast<std::size_t>(map_len), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  if (m == MAP_FAILED) throw IoError(path_, "cannot map to scan for NaN/Inf", err);
-  ::madvise(m, static_cast<std::size_t>(map_len), MADV_SEQUENTIAL);
-  const auto* data = static_cast<const unsigned char*>(m) + header_.data_offset;
-  const std::int64_t bad = header_.dtype == Dtype::float32
-                               ? first_non_finite<std::uint32_t, 0x7f800000u>(data, count)
-                               : first_non_finite<std::uint64_t, 0x7ff0000000000000ull>(data, count);
+  // The file is mapped one 16 MiB window at a time and each window unmapped before the next: a
+  // mapped page that was read counts in the resident set (and its peak) until it is unmapped, so
+  // mapping the whole file would make the streaming solve's peak memory grow with N.
+  const std::int64_t page = ::sysconf(_SC_PAGESIZE);
+  const std::int64_t window = std::max<std::int64_t>(1, (std::int64_t(16) << 20) / isz);
+  std::int64_t bad = -1;
   double value = 0;
-  if (bad >= 0) value = decode(reinterpret_cast<const char*>(data) + bad * header_.item_size(), header_.dtype);
-  ::munmap(m, static_cast<std::size_t>(map_len));
+  for (std::int64_t first = 0; first < count && bad < 0; first += window) {
+    const std::int64_t k = std::min(window, count - first);
+    const std::int64_t off = header_.data_offset + first * isz, aligned = off - off % page;
+    const std::size_t len = static_cast<std::size_t>(off - aligned + k * isz);
+    void* m = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(aligned));
+    if (m == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      throw IoError(path_, "cannot map bytes " + std::to_string(off) + ".." + std::to_string(off + k * isz) +
+                               " to scan for NaN/Inf", err);
+    }
+    ::madvise(m, len, MADV_SEQUENTIAL);
+    const auto* data = static_cast<const unsigned char*>(m) + (off - aligned);
+    const std::int64_t b = header_.dtype == Dtype::float32
+                               ? first_non_finite<std::uint32_t, 0x7f800000u>(data, k)
+                               : first_non_finite<std::uint64_t, 0x7ff0000000000000ull>(data, k);
+    if (b >= 0) {
+      bad = first + b;
+      value = decode(reinterpret_cast<const char*>(data) + b * isz, header_.dtype);
+    }
+    ::munmap(m, len);
+  }
+  ::close(fd);
   if (bad < 0) return;
   const Index i = header_.fortran_order ? bad % rows_ : bad / cols_;
   const Index j = header_.fortran_order ? bad / rows_ : bad % cols_;
   fail(path_, "(" + what_ + ") entry (" + std::to_string(i) + ", " + std::to_string(j) + ") at byte offset " +
-                  std::to_string(header_.data_offset + bad * std::int64_t(header_.item_size())) + " is " +
+                  std::to_string(header_.data_offset + bad * isz) + " is " +
                   (std::isnan(value) ? "NaN" : "Inf") + " (every entry must be finite; found before any work)");
 }
 

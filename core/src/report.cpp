@@ -2,6 +2,9 @@
 
 #include <sys/resource.h>
 
+#include <fstream>
+#include <string>
+
 #include "lowrank/core/error.hpp"
 
 namespace lowrank {
@@ -21,6 +24,16 @@ Method parse_method(const std::string& s) {
 }
 
 long peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string key;
+  while (f >> key) {
+    if (key == "VmHWM:") {
+      long kb = -1;
+      if (f >> kb && kb >= 0) return kb * 1024L;
+      break;
+    }
+    std::getline(f, key);
+  }
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss * 1024L;

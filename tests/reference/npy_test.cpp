@@ -5,7 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "common.hpp"
 #include "lowrank/core/error.hpp"
@@ -212,6 +216,58 @@ TEST_F(NpyRefusal, NonFiniteEntries) {
   // The writer refuses too, and leaves no file.
   expect_error([&] { write_npy(dir.file("out.npy"), w); }, {"out.npy", "Inf"});
   EXPECT_FALSE(std::filesystem::exists(dir.file("out.npy")));
+}
+
+// The pre-work scan maps the file one 16 MiB window at a time: a bad entry in any window, the last
+// entry included, is named with its (row, column) and byte offset, in both orders, and the scan of
+// a 40 MiB file leaves the resident set as it was (a whole-file mapping would add the file's pages
+// to the peak, so the streaming solve's peak memory would grow with N).
+TEST_F(NpyRefusal, NonFiniteScanAcrossWindowsKeepsMemoryFlat) {
+  const Index N = 5 * (1 << 18) / 4, n = 8;  // 327680 x 8 float64 = 20 MiB: two windows
+  MatrixXd x = MatrixXd::Constant(N, n, 0.5);
+  for (bool fortran : {false, true}) {
+    const auto p = dir.file(fortran ? "wf.npy" : "wc.npy");
+    write_matrix_raw(p, x, fortran);
+    NpyRowStream(p).require_all_finite();  // clean: no throw
+    // Just past the first window ((16 MiB / 8 B) items) and the very last entry.
+    const Index items_per_window = (Index(16) << 20) / 8;
+    for (Index item : {items_per_window, items_per_window - 1, N * n - 1}) {
+      MatrixXd y = x;
+      const Index i = fortran ? item % N : item / n, j = fortran ? item / N : item % n;
+      y(i, j) = std::numeric_limits<double>::quiet_NaN();
+      write_matrix_raw(p, y, fortran);
+      expect_error([&] { NpyRowStream(p, "activations X").require_all_finite(); },
+                   {p, "(" + std::to_string(i) + ", " + std::to_string(j) + ")", "NaN", "before any work",
+                    "byte offset " + std::to_string(std::filesystem::file_size(p) - N * n * 8 + item * 8)});
+    }
+  }
+  // Memory: a 40 MiB float32 file, written in pieces; the process's peak resident set is reset
+  // (clear_refs 5, Linux >= 4.0) and must not rise by more than one window during the scan.
+  const Index R = 10 * (1 << 20) / 8;  // R x 8 float32 = 40 MiB
+  const auto pb = dir.file("big.npy");
+  {
+    std::ofstream f(pb, std::ios::binary | std::ios::trunc);
+    const std::string head = npy_bytes(npy_dict("<f4", false, shape2(R, 8)), "");
+    f.write(head.data(), std::streamsize(head.size()));
+    const std::vector<float> chunk(1 << 20, 0.25f);
+    for (Index k = 0; k < R * 8; k += Index(chunk.size()))
+      f.write(reinterpret_cast<const char*>(chunk.data()), std::streamsize(sizeof(float) * chunk.size()));
+  }
+  ASSERT_EQ(std::filesystem::file_size(pb), std::uintmax_t(R * 8 * 4) + npy_bytes(npy_dict("<f4", false, shape2(R, 8)), "").size());
+  auto vm_hwm = [] {  // peak resident set (kB) since the last reset
+    std::ifstream f("/proc/self/status");
+    std::string key;
+    long kb = -1;
+    while (f >> key) {
+      if (key == "VmHWM:") { f >> kb; break; }
+      std::getline(f, key);
+    }
+    return kb * 1024L;
+  };
+  std::ofstream("/proc/self/clear_refs") << "5";
+  const long before = vm_hwm();
+  NpyRowStream(pb).require_all_finite();
+  EXPECT_LE(vm_hwm() - before, 20L << 20) << "the scan raised the peak resident set by more than a window";
 }
 
 TEST_F(NpyRefusal, MissingFileAndBadDtypeName) {

@@ -57,7 +57,10 @@ struct SolveReport {
   long peak_rss_bytes = 0;
 };
 
-// Peak resident memory of this process so far (getrusage), bytes.
+// Peak resident memory of this process's address space so far, bytes: VmHWM of /proc/self/status
+// (getrusage's ru_maxrss where /proc is missing). Not ru_maxrss first: Linux carries it across
+// fork and exec, so `lowrank solve` started from a 300 MB Python process reported 300 MB whatever
+// it used itself (found by `lowrank reproduce`'s streaming-memory section).
 long peak_rss_bytes();
 
 }  // namespace lowrank
