@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 struct TrainArgs {
   dynamics::Config cfg;
-  std::string backend = "cpu", dtype = "float64", out, compare;
+  std::string backend = "cpu", dtype = "float64", out, compare, lora_inputs;
   int bits = 256;
   bool quiet = false, plot = false;
 };
@@ -47,7 +47,7 @@ std::string curve_csv(const std::vector<dynamics::CurvePoint>& curve) {
 nlohmann::json run_json(const TrainArgs& a, const dynamics::RunOutput& r) {
   const auto& c = a.cfg;
   const auto& t = r.timings;
-  nlohmann::json j = {{"depth", c.depth}, {"width", c.width}, {"rank", c.rank}, {"observed", c.observed},
+  nlohmann::json j = {{"depth", c.depth}, {"width", c.width}, {"rank", c.rank}, {"target_rank", c.target_rank > 0 ? c.target_rank : c.rank}, {"observed", c.observed},
                       {"eps", c.eps}, {"eta", c.eta}, {"weight_decay", c.weight_decay}, {"gamma", c.gamma},
                       {"steps", c.steps}, {"seed", c.seed}, {"compressed", c.compressed}, {"backend", a.backend},
                       {"dtype", r.precision}, {"loss_scale", r.loss_scale}};
@@ -56,6 +56,7 @@ nlohmann::json run_json(const TrainArgs& a, const dynamics::RunOutput& r) {
   if (c.lora_samples > 0) {
     j["lora_samples"] = c.lora_samples;
     j["lora_whitened"] = c.lora_whitened;
+    j["lora_inputs_given"] = c.lora_inputs.size() > 0;
     j["loss"] = "loss_scale/2 * ||(lora_W0 + W_L...W_1) lora_X - Y||_F^2, Y = (lora_W0 + target) lora_X, loss_scale = 1/(d N)";
   }
   j["record_every"] = c.record_every;
@@ -152,7 +153,12 @@ void make_plots(const fs::path& dir, const TrainArgs& a, const dynamics::RunOutp
   fs::remove(dir / "plot.log");
 }
 
-void run_train(const TrainArgs& a) {
+void run_train(TrainArgs& a) {
+  if (!a.lora_inputs.empty()) {
+    // X.npy is N x d (one row per token, as everywhere in the project); the trainer's X is d x N.
+    a.cfg.lora_inputs = read_matrix(a.lora_inputs, "Deep LoRA inputs").transpose();
+    if (a.cfg.lora_samples == 0) a.cfg.lora_samples = a.cfg.lora_inputs.cols();
+  }
   dynamics::validate(a.cfg);
   dynamics::BackendChoice be;
   be.backend = a.backend;
@@ -220,6 +226,10 @@ void add_dynamics(CLI::App& app) {
                   "Deep LoRA: fit W0 + W_L...W_1 to Y = (W0 + target) X by least squares, X d x N (N samples); "
                   "writes lora_W0.npy, lora_X.npy")->capture_default_str();
   sub->add_flag("--lora-whitened", c.lora_whitened, "Deep LoRA: X Haar orthogonal (N = d; the invariance theorem applies)");
+  sub->add_option("--lora-inputs", a->lora_inputs,
+                  "Deep LoRA on given inputs: X.npy, N x d (one row per token, e.g. a real layer's activations) "
+                  "in place of the Gaussian X; --lora-samples defaults to N");
+  sub->add_option("--target-rank", c.target_rank, "rank of the target (the true update); 0: --rank")->capture_default_str();
   sub->add_flag("--quiet,-q", a->quiet, "no summary line");
   sub->add_flag("--plot", a->plot, "also write DIR/loss.png and (full runs) DIR/singular_values.png with gnuplot");
   sub->add_option("--compare", a->compare, "with --plot: another run's folder whose curves go on loss.png");

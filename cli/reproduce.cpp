@@ -30,8 +30,8 @@ void add_reproduce(CLI::App& app) {
       "(self-contained) and one CSV per section; prints how many of the checked claims hold");
   sub->add_option("--out,-o", a->out, "output folder (replaced as a whole at the end)")->required();
   sub->add_flag("--quick", a->quick, "smaller sweeps: under 5 minutes on 2 cores (what the test suite runs)");
-  sub->add_option("--only", a->only, "comma-separated sections: prove,real_layers,heldout,end_to_end,dynamics,"
-                                     "dynamics_speed");
+  sub->add_option("--only", a->only,
+                  "comma-separated sections: prove,real_layers,heldout,end_to_end,dynamics,dynamics_speed,deep_lora");
   sub->add_flag("-q,--quiet", a->quiet, "no progress lines on stderr");
   sub->callback([a]() {
     std::string py;

@@ -23,17 +23,23 @@ Method parse_method(const std::string& s) {
   throw Error("unknown method '" + s + "' (expected coala, limit, svd-llm, svd-llm-v2, pinv or damped)");
 }
 
-long peak_rss_bytes() {
+long proc_status_bytes(const std::string& field) {
   std::ifstream f("/proc/self/status");
+  const std::string want = field + ":";
   std::string key;
   while (f >> key) {
-    if (key == "VmHWM:") {
+    if (key == want) {
       long kb = -1;
-      if (f >> kb && kb >= 0) return kb * 1024L;
-      break;
+      return f >> kb && kb >= 0 ? kb * 1024L : -1;
     }
     std::getline(f, key);
   }
+  return -1;
+}
+
+long peak_rss_bytes() {
+  const long hwm = proc_status_bytes("VmHWM");
+  if (hwm >= 0) return hwm;
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss * 1024L;

@@ -43,13 +43,25 @@ void validate(const Config& c) {
   if (!(c.stop_at >= 0)) throw Error("--stop-at must be >= 0, got " + num(c.stop_at));
   if (c.lora_samples < 0) throw Error("--lora-samples must be >= 0, got " + std::to_string(c.lora_samples));
   if (c.lora_samples > 0 && c.observed < 1) throw Error("--observed: a Deep LoRA problem observes every entry of Y");
+  if (c.target_rank < 0 || c.target_rank > c.width)
+    throw Error("--target-rank must be between 1 and --width (0: --rank), got " + std::to_string(c.target_rank));
+  if (c.lora_inputs.size() > 0) {
+    if (c.lora_whitened) throw Error("--lora-inputs: given inputs are not whitened; drop --lora-whitened");
+    if (c.lora_inputs.rows() != c.width)
+      throw Error("--lora-inputs: the inputs have " + std::to_string(c.lora_inputs.rows()) + " features, --width is " +
+                  std::to_string(c.width) + " (they must be equal: the adapter is d x d)");
+    if (c.lora_samples != c.lora_inputs.cols())
+      throw Error("--lora-samples must equal the number of given inputs, " + std::to_string(c.lora_inputs.cols()) +
+                  ", got " + std::to_string(c.lora_samples));
+    if (!c.lora_inputs.allFinite()) throw Error("--lora-inputs: the inputs contain NaN or Inf");
+  }
   if (c.lora_whitened && c.lora_samples != c.width)
     throw Error("--lora-samples must equal --width for whitened inputs (X orthogonal), got " + std::to_string(c.lora_samples));
 }
 
 ProblemData make_problem(const Config& c) {
   validate(c);
-  const Index d = c.width, r = c.rank;
+  const Index d = c.width, r = c.target_rank > 0 ? c.target_rank : c.rank;
   ProblemData p;
   Rng rt(stream(c.seed, 0));
   p.target_u = haar(d, r, rt);
@@ -78,7 +90,9 @@ ProblemData make_problem(const Config& c) {
   if (c.lora_samples > 0) {
     Rng rw(stream(c.seed, 2)), rx(stream(c.seed, 3));
     p.lora_w0 = gaussian(d, d, rw) / std::sqrt(double(d));
-    p.lora_x = c.lora_whitened ? haar(d, d, rx) : MatrixXd(gaussian(d, c.lora_samples, rx) / std::sqrt(double(c.lora_samples)));
+    p.lora_x = c.lora_inputs.size() ? c.lora_inputs
+               : c.lora_whitened ? haar(d, d, rx)
+                                 : MatrixXd(gaussian(d, c.lora_samples, rx) / std::sqrt(double(c.lora_samples)));
     p.observed_count = d * c.lora_samples;  // entries of Y
   }
   return p;

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import _lowrank
+from . import _arrays, _lowrank
 from ._lowrank import Diverged
 
 __all__ = ["train", "TrainResult", "Diverged", "CURVE_FIELDS"]
@@ -45,7 +45,7 @@ def train(*, width: int, rank: int, eta: float, steps: int, depth: int = 3, obse
           eps: float = 1e-3, weight_decay: float = 0.0, gamma: float = 0.01, seed: int = 0, compressed: bool = False,
           backend: str = "cpu", dtype: str = "float64", bits: int = 256, record_every: int = 10,
           stop_at: float = 0.0, invariant: bool = True, lora_samples: int = 0,
-          lora_whitened: bool = False) -> TrainResult:
+          lora_whitened: bool = False, target_rank: int = 0, lora_inputs=None) -> TrainResult:
     """Train by plain gradient descent (README, "Deep low-rank dynamics"; parameters as the command's
     options). Raises ``ValueError`` for parameters out of range (the command's message) and
     :class:`Diverged` when the loss becomes NaN/Inf or exceeds 1e6 times its start. The GIL is
@@ -57,7 +57,8 @@ def train(*, width: int, rank: int, eta: float, steps: int, depth: int = 3, obse
     cfg = dict(width=width, rank=rank, eta=eta, steps=steps, depth=depth, observed=observed, eps=eps,
                weight_decay=weight_decay, gamma=gamma, seed=seed, compressed=compressed, backend=backend,
                dtype=dtype, bits=bits, record_every=record_every, stop_at=stop_at, invariant=invariant,
-               lora_samples=lora_samples, lora_whitened=lora_whitened)
+               lora_samples=lora_samples, lora_whitened=lora_whitened, target_rank=target_rank,
+               lora_inputs=None if lora_inputs is None else _arrays.as_matrix(lora_inputs, "lora_inputs"))
     d = _lowrank.train(cfg)
     raw = d["curve"]
     curve = np.zeros(raw.shape[0], dtype=[(f, np.int64 if f == "step" else np.float64) for f in CURVE_FIELDS])

@@ -459,6 +459,10 @@ nb::dict train(const nb::dict& kw) {
     else if (k == "invariant") c.invariant = nb::cast<bool>(value);
     else if (k == "lora_samples") c.lora_samples = nb::cast<Index>(value);
     else if (k == "lora_whitened") c.lora_whitened = nb::cast<bool>(value);
+    else if (k == "target_rank") c.target_rank = nb::cast<Index>(value);
+    else if (k == "lora_inputs") {
+      if (!value.is_none()) c.lora_inputs = to_matrix(nb::cast<AnyArray>(value), "lora_inputs").transpose();  // N x d -> d x N
+    }
     else if (k == "backend") be.backend = nb::cast<std::string>(value);
     else if (k == "dtype") be.dtype = parse_dtype(nb::cast<std::string>(value));
     else if (k == "bits") be.bits = nb::cast<int>(value);

@@ -59,16 +59,7 @@ class RepeatedBlockSource final : public RowBlockSource {
   Index N_, next_ = 0;
 };
 
-long vm_size_bytes() {  // current address-space size (VmSize in /proc/self/status)
-  std::ifstream f("/proc/self/status");
-  std::string key;
-  long kb = -1;
-  while (f >> key) {
-    if (key == "VmSize:") { f >> kb; break; }
-    std::getline(f, key);
-  }
-  return kb * 1024;
-}
+long vm_size_bytes() { return proc_status_bytes("VmSize"); }  // current address-space size
 
 TEST(CpuStreaming, TwoGiBUnderA256MiBCapAndPeakIndependentOfN) {
   set_cpu_threads(1);

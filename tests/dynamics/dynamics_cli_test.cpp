@@ -90,7 +90,31 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"--width 10 --rank 2 --eta 1 --observed 0 --steps 1", "--observed"},
                       Bad{"--width 10 --rank 2 --eta 1 --observed 1.5 --steps 1", "--observed"},
                       Bad{"--width 10 --rank 2 --eta 1 --depth 1 --steps 1", "--depth"},
-                      Bad{"--width 10 --rank 2 --eta 1 --steps 1 --backend gpu", "--backend"}));
+                      Bad{"--width 10 --rank 2 --eta 1 --steps 1 --backend gpu", "--backend"},
+                      Bad{"--width 10 --rank 2 --eta 1 --steps 1 --target-rank 11", "--target-rank"}));
+
+// Deep LoRA on given inputs: X.npy is N x d (one row per token); the run uses it as the trainer's
+// d x N X (written back as lora_X.npy), --lora-samples defaults to N, and a width that does not
+// match the file's features is refused naming both.
+TEST(DynamicsCli, LoraInputsFromAFileAreUsedAsGiven) {
+  Scratch logs, parent;
+  lowrank::MatrixXd X(7, 10);
+  for (lowrank::Index i = 0; i < X.size(); ++i) X.data()[i] = std::sin(double(i) + 1.0);
+  const std::string xf = (logs.path / "X.npy").string();
+  lowrank::write_npy(xf, X);
+  const fs::path out = parent.path / "run";
+  const Result r = run(logs, "--width 10 --rank 2 --eps 0.3 --eta 0.5 --steps 20 --record-every 5 --seed 3 --compressed "
+                            "--gamma 0 --target-rank 3 --lora-inputs " + xf + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const lowrank::MatrixXd got = lowrank::read_matrix((out / "lora_X.npy").string());
+  EXPECT_TRUE(got == lowrank::MatrixXd(X.transpose()));
+  const auto j = nlohmann::json::parse(slurp(out / "run.json"));
+  EXPECT_EQ(j["lora_samples"].get<long>(), 7);
+  EXPECT_EQ(j["target_rank"].get<long>(), 3);
+  const Result bad = run(logs, "--width 12 --rank 2 --eta 1 --steps 1 --lora-inputs " + xf + " --out " + (parent.path / "b").string());
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("10 features, --width is 12"), std::string::npos) << bad.err;
+}
 
 TEST(DynamicsCli, UnwritableOutIsRefusedBeforeAnyWork) {
   if (geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";

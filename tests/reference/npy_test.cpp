@@ -15,6 +15,7 @@
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/npy.hpp"
 #include "lowrank/core/row_source.hpp"
+#include "lowrank/core/solution.hpp"
 
 namespace lowrank::test {
 namespace {
@@ -254,16 +255,7 @@ TEST_F(NpyRefusal, NonFiniteScanAcrossWindowsKeepsMemoryFlat) {
       f.write(reinterpret_cast<const char*>(chunk.data()), std::streamsize(sizeof(float) * chunk.size()));
   }
   ASSERT_EQ(std::filesystem::file_size(pb), std::uintmax_t(R * 8 * 4) + npy_bytes(npy_dict("<f4", false, shape2(R, 8)), "").size());
-  auto vm_hwm = [] {  // peak resident set (kB) since the last reset
-    std::ifstream f("/proc/self/status");
-    std::string key;
-    long kb = -1;
-    while (f >> key) {
-      if (key == "VmHWM:") { f >> kb; break; }
-      std::getline(f, key);
-    }
-    return kb * 1024L;
-  };
+  auto vm_hwm = [] { return proc_status_bytes("VmHWM"); };  // peak resident set since the last reset
   std::ofstream("/proc/self/clear_refs") << "5";
   const long before = vm_hwm();
   NpyRowStream(pb).require_all_finite();

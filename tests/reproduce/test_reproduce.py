@@ -38,7 +38,7 @@ class Tables(html.parser.HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag == "table":
+        if tag == "table" and "data-csv" in a:  # (the claims summary at the top has no CSV)
             self.cur = a["data-csv"]
             self.tables[self.cur] = []
         elif tag == "tr" and self.cur:
@@ -52,6 +52,7 @@ class Tables(html.parser.HTMLParser):
             self.cell = None
         elif tag == "table":
             self.cur = None
+            self.cell = None
 
     def handle_data(self, data):
         if self.cell is not None:

@@ -17,13 +17,14 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import sys
 import time
 from typing import List
 
 from .report import Section, write_html
 
-SECTIONS = ("prove", "real_layers", "heldout", "end_to_end", "dynamics", "dynamics_speed")
+SECTIONS = ("prove", "real_layers", "heldout", "end_to_end", "dynamics", "dynamics_speed", "deep_lora")
 MARKER = ".lowrank-output"
 
 
@@ -36,6 +37,10 @@ def _log(quiet: bool):
     return log
 
 
+class _Refused(Exception):
+    """Refused options or output location: exit 2, nothing written (the README's exit-code table)."""
+
+
 class _Staging:
     """DIR written as one transaction (as core/output.hpp does for the C++ commands): a staging
     folder beside it, swapped in by rename at the end; DIR is replaced only if lowrank wrote it."""
@@ -45,10 +50,10 @@ class _Staging:
         parent = os.path.dirname(self.out)
         if os.path.exists(self.out):
             if not os.path.isdir(self.out):
-                raise SystemExit(f"reproduce: --out {out} exists and is not a folder")
+                raise _Refused(f"--out {out} exists and is not a folder")
             if os.listdir(self.out) and not os.path.exists(os.path.join(self.out, MARKER)):
-                raise SystemExit(f"reproduce: --out {out} is a non-empty folder that lowrank did not write; "
-                                 f"choose another or empty it")
+                raise _Refused(f"--out {out} is a non-empty folder that lowrank did not write; "
+                               f"choose another or empty it")
         os.makedirs(parent, exist_ok=True)
         self.tmp = os.path.join(parent, f".{os.path.basename(self.out)}.tmp-{os.getpid()}")
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -82,8 +87,33 @@ def parse(argv: List[str]) -> argparse.Namespace:
     return a
 
 
+class _Terminated(BaseException):
+    pass
+
+
 def main(argv: List[str] = None) -> int:
     a = parse(sys.argv[1:] if argv is None else argv)
+
+    def on_term(signum, frame):
+        raise _Terminated()
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return _run(a)
+    except KeyboardInterrupt:
+        print("reproduce: interrupted (SIGINT); the previous report, if any, is untouched", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print("reproduce: terminated (SIGTERM); the previous report, if any, is untouched", file=sys.stderr)
+        return 143
+    except _Refused as e:
+        print(f"reproduce: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"reproduce: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 4
+
+
+def _run(a: argparse.Namespace) -> int:
     log = _log(a.quiet)
     want = a.only or list(SECTIONS)
     stage = _Staging(a.out)
@@ -99,9 +129,9 @@ def main(argv: List[str] = None) -> int:
         np.random.seed(0)
         if "prove" in want:
             from . import theory
-            log("proof checks (lowrank prove" + q + ")")
+            log("proof checks (lowrank prove --quick --only convergence --only fp-model)")
             sections += theory.prove_sections(stage.tmp, a.quick, cmd("prove"), log)
-        real = [s for s in ("real_layers", "heldout", "end_to_end") if s in want]
+        real = [s for s in ("real_layers", "heldout", "end_to_end", "deep_lora") if s in want]
         if real:
             from . import real as R
             data = R.capture(2048 if a.quick else 8192, 1024 if a.quick else 4096, log)
@@ -115,11 +145,12 @@ def main(argv: List[str] = None) -> int:
                 sections.append(R.heldout(data, "b3.o", fr, cmd("heldout"), log))
             if "end_to_end" in want:
                 log("end to end: compress every layer, embed held-out sentences")
-                keeps = (0.5,) if a.quick else (0.8, 0.6, 0.4, 0.25)
-                meths = ("svd(W)", "coala", "svd-llm") if a.quick else ("svd(W)", "coala", "limit", "svd-llm",
-                                                                       "svd-llm-v2", "pinv", "damped")
+                # ('limit' equals coala here: every real X has full rank; see real_layers.)
+                keeps = (0.5,) if a.quick else (0.8, 0.5, 0.3)
+                meths = ("svd(W)", "coala", "svd-llm") if a.quick else ("svd(W)", "coala", "svd-llm", "svd-llm-v2",
+                                                                       "pinv", "damped")
                 sections.append(R.end_to_end(data, keeps, meths, 128 if a.quick else 1000, "float32",
-                                             cmd("end_to_end"), log))
+                                             cmd("end_to_end"), log, tokens=None if a.quick else 4096))
         if "dynamics" in want:
             from . import paper2
             log("deep low-rank dynamics: invariant singular values, full against compressed")
@@ -129,6 +160,12 @@ def main(argv: List[str] = None) -> int:
             log("deep low-rank dynamics: speed")
             sections.append(paper2.speed((100, 200) if a.quick else (250, 500, 1000), 20 if a.quick else 50,
                                          cmd("dynamics_speed"), log))
+        if "deep_lora" in want:
+            from . import paper2
+            log("Deep LoRA against LoRA with few samples, on real activations")
+            sections.append(paper2.deep_lora(data.x("b3.o"), data.x_test("b3.o"), "b3.o", 96,
+                                             (8, 32) if a.quick else (4, 8, 16, 32, 64), 2000 if a.quick else 10000,
+                                             cmd("deep_lora"), log))
         for s in sections:
             s.write_csv(stage.tmp)
             if s.plot_png:

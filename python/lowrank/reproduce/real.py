@@ -285,7 +285,7 @@ def heldout(d: Data, layer: str, fractions: Sequence[float], command: str, log) 
 
 
 def end_to_end(d: Data, keeps: Sequence[float], methods: Sequence[str], sentences: int, dtype: str,
-               command: str, log) -> Section:
+               command: str, log, tokens: Optional[int] = None) -> Section:
     t0 = time.perf_counter()
     text = d.sentences_test[:sentences]
     E0 = minilm.embed(d.model, text)
@@ -299,7 +299,7 @@ def end_to_end(d: Data, keeps: Sequence[float], methods: Sequence[str], sentence
                 if meth == "svd(W)":
                     new[l] = plain_svd(W, r)
                     continue
-                o = run_method(W, d.x(l), r, meth, dtype)
+                o = run_method(W, d.x(l)[:tokens], r, meth, dtype)
                 if o.Wp is None:
                     failed.append(l)
                 else:
@@ -322,7 +322,7 @@ def end_to_end(d: Data, keeps: Sequence[float], methods: Sequence[str], sentence
     k_lo = min(keeps)
     order = sorted(methods, key=lambda mm: -table[(k_lo, mm)])
     reading = (f"Every linear layer (Q, K, V, attention output, both FFN matrices, 6 blocks) replaced by its rank-r "
-               f"approximation from {d.x(d.layers[0]).shape[0]} calibration tokens, each layer on the uncompressed "
+               f"approximation from {d.x(d.layers[0])[:tokens].shape[0]} calibration tokens, each layer on the uncompressed "
                f"model's activations, then {len(text)} held-out sentences embedded. At {fmt(k_lo, 2)} of the parameters "
                f"the mean cosine to the uncompressed embeddings is " +
                ", ".join(f"{mm} {fmt(table[(k_lo, mm)], 4)}" for mm in order) +

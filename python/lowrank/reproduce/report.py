@@ -92,7 +92,7 @@ th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 code,pre{background:#f6f6f6;padding:1px 4px;font-size:.85em} pre{padding:6px;white-space:pre-wrap}
 .ok{color:#1a7f37;font-weight:bold} .no{color:#c62828;font-weight:bold}
 img{max-width:100%;border:1px solid #eee} ul.claims{padding-left:1.2em}
-nav a{margin-right:1em}
+table.toc td,table.toc th{white-space:normal;text-align:left;vertical-align:top} table.toc{font-size:.85em}
 """
 
 
@@ -106,10 +106,17 @@ def write_html(folder: str, title: str, intro: str, sections: Sequence[Section],
     n_claims = sum(len(s.claims) for s in sections)
     n_hold = sum(c.holds for s in sections for c in s.claims)
     out.write(f"<p id='summary'><b>{n_hold} of {n_claims} checked claims hold</b> on this run "
-              f"({n_claims - n_hold} do not; each is listed in its section with its numbers).</p>\n<nav>")
+              f"({n_claims - n_hold} do not; each is listed in its section with its numbers).</p>\n")
+    out.write("<table class='toc'><thead><tr><th>section</th><th>paper</th><th>claim checked on this run</th>"
+              "<th>result</th></tr></thead><tbody>\n")
     for s in sections:
-        out.write(f"<a href='#{e(s.key)}'>{e(s.title)}</a> ")
-    out.write("</nav>\n")
+        claims = s.claims or [Claim("(no claim: a measurement)", True, "")]
+        for i, c in enumerate(claims):
+            head = (f"<td rowspan='{len(claims)}'><a href='#{e(s.key)}'>{e(s.title)}</a></td>"
+                    f"<td rowspan='{len(claims)}'>{e(s.paper)}</td>") if i == 0 else ""
+            res = "-" if not s.claims else (f"<span class='ok'>holds</span>" if c.holds else "<span class='no'>does not hold</span>")
+            out.write(f"<tr>{head}<td class='claim'>{e(c.text)}</td><td>{res}</td></tr>\n")
+    out.write("</tbody></table>\n")
     for s in sections:
         out.write(f"<h2 id='{e(s.key)}'>{e(s.title)} <span class='paper'>({e(s.paper)})</span></h2>\n")
         out.write(f"<p class='reading'>{e(s.reading)}</p>\n")

@@ -63,4 +63,8 @@ struct SolveReport {
 // it used itself (found by `lowrank reproduce`'s streaming-memory section).
 long peak_rss_bytes();
 
+// A memory field of /proc/self/status in bytes ("VmHWM", "VmRSS", "VmSize", ...); -1 where the
+// file or the field is missing. The one reader of that file (report, tests).
+long proc_status_bytes(const std::string& field);
+
 }  // namespace lowrank

@@ -43,6 +43,13 @@ struct Config {
   // orthogonal (N = d, X X^T = I: the invariance theorem applies); else X Gaussian / sqrt(N).
   Index lora_samples = 0;
   bool lora_whitened = false;
+  // Rank of the target Phi (the true update); 0: --rank. Separate from the network's --rank so that
+  // an adapter of rank r can be fitted to an update of another rank (lowrank reproduce's Deep LoRA
+  // section sweeps the adapter rank against a fixed true rank).
+  Index target_rank = 0;
+  // Deep LoRA on given inputs: X (d x N, N = lora_samples) in place of the Gaussian draw, e.g. a
+  // real layer's activations (lowrank dynamics train --lora-inputs X.npy, N x d as every X.npy).
+  MatrixXd lora_inputs;
 };
 
 // Throws lowrank::Error naming the first parameter out of range ("--width ...").
