@@ -9,9 +9,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .report import Claim, Section, figure, fmt, png_of
+from .report import UNIT_ROUNDOFF, Claim, Section, figure, fmt, png_of
 
-U64 = 2.0 ** -53
+U64 = UNIT_ROUNDOFF["float64"]
 
 
 def invariance(command: str, log, d: int = 60, r: int = 3, steps: int = 1500) -> Section:

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import minilm
-from .report import Claim, Section, figure, fmt, png_of
+from .report import UNIT_ROUNDOFF, Claim, Section, figure, fmt, png_of
 
 GRAM = ("svd-llm", "svd-llm-v2", "pinv", "damped")
 METHODS = ("coala", "limit") + GRAM
@@ -121,7 +121,7 @@ def real_layers(d: Data, layers: Sequence[str], rank_fraction: float, command: s
         scale = float(np.linalg.norm(W.astype(np.float64))) / float(np.linalg.norm(ref.Wp))
         log(f"  real layers: {l} ({m} x {n}, N = {N}, r = {r}, kappa(X) = {kappa:.2e}) [{i + 1}/{len(layers)}]")
         for dtype in ("float64", "float32"):
-            u = 2.0 ** -53 if dtype == "float64" else 2.0 ** -24
+            u = UNIT_ROUNDOFF[dtype]
             bound = max(m, n, N) * u * kappa_c * scale
             for meth in METHODS:
                 o = ref if (meth, dtype) == ("coala", "float64") else run_method(W, X, r, meth, dtype)
@@ -265,7 +265,7 @@ def heldout(d: Data, layer: str, fractions: Sequence[float], command: str, log) 
                f"sentences, error measured on {Xt.shape[0]} tokens of disjoint held-out sentences. " + " ".join(lines) +
                " mu is given relative to ||X||_F^2 / n (the mean squared singular value of the calibration tokens); "
                "'adaptive a' is the authors' mu_eff = a ||(W - W'_0)X||^2 / ||W - W'_0||^2 with W'_0 the mu = 0 solution.")
-    eps32 = 2.0 ** -23
+    eps32 = 2 * UNIT_ROUNDOFF["float32"]  # machine epsilon
     claims = [Claim("at N < n a regularized COALA is at least as good on held-out tokens as the best Gram method that "
                     "did not break down", claim_few_holds, "; ".join(detail_few) or "no N < n in this run")]
     worse = [(N, best[N]["coala mu=0"], best[N].get("svd-llm", math.nan)) for N in best

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 
+# Unit roundoff of the working precisions, the one table the experiments' bounds use.
+UNIT_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
+
+
 def fmt(x, digits: int = 3) -> str:
     """The one number format of the report and its CSVs: %.{digits}e for floats (nan -> "nan",
     failed -> "failed"), str for the rest."""

@@ -122,7 +122,7 @@ def streaming_memory(quick: bool, command: str, log, n: int = 128, r: int = 16, 
     ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("tokens N"); ax.set_ylabel("MiB")
     ax.set_title(f"streaming TSQR, n = {n}, block = {block}, float32, cpu"); ax.legend(fontsize=8)
     growth = peaks[-1] - peaks[0]
-    reading = (f"lowrank solve --backend cpu --dtype float32 --block {block} on activation files from {fmt(rows[0][3], 2)} "
+    reading = (f"lowrank solve --backend cpu --dtype float32 --block {block} on activation files from {rows[0][3]} "
                f"to {rows[-1][3]} MiB (n = {n}): peak resident memory {fmt(peaks[0], 3)} MiB at the smallest N and "
                f"{fmt(peaks[-1], 3)} MiB at the largest, so {fmt(growth, 2)} MiB of growth over a "
                f"{Ns[-1] // Ns[0]}x larger input. The TSQR holds R (n x n) and one block (block x n), never X.")
