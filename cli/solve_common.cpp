@@ -22,6 +22,8 @@ void add_solve_options(CLI::App* sub, SolveArgs& a, const std::string& acts_help
       ->capture_default_str();
   sub->add_option("--svd", a.svd, "SVD driver of --backend cuda: gesvd (QR iteration) | gesvdj (Jacobi) | gesvdp (polar) | gesvdr (randomized, top r+1 only)")->capture_default_str();
   sub->add_option("--block", a.block, "tokens per streamed block of X")->capture_default_str();
+  sub->add_option("--threads", a.threads, "BLAS threads of --backend cpu (default: OpenBLAS's, OPENBLAS_NUM_THREADS or\n"
+                  "the cores); the factors' bits depend on it (README, \"Reproducible results\")");
   sub->add_option("--rank-rtol", a.rank_rtol, "relative threshold for numerical rank decisions: a singular value counts above RTOL * the largest\n"
                   "(default: derived from the data's storage rounding and the working precision, independent of N;\n"
                   "the tolerances used are printed and in report.json)");
@@ -46,6 +48,9 @@ PreparedSolve prepare_solve(const SolveArgs& a) {
                 "computes in MPFR at --bits (drop --dtype, or choose --backend cpu)");
   if (a.svd != "gesvd" && a.backend != "cuda")
     throw Error("--svd " + a.svd + " selects the cuda backend's SVD driver; it has no effect with --backend " + a.backend);
+  if (a.threads < 0) throw Error("--threads must be >= 1, got " + std::to_string(a.threads));
+  if (a.threads > 0 && a.backend != "cpu")
+    throw Error("--threads sets the BLAS threads of --backend cpu; it has no effect with --backend " + a.backend);
   if (a.backend == "reference" && (a.bits < 64 || a.bits > 4096))
     throw Error("--bits must be between 64 and 4096, got " + std::to_string(a.bits));
   if (a.acts.empty()) throw Error("--acts: at least one activation file is needed");
@@ -53,6 +58,7 @@ PreparedSolve prepare_solve(const SolveArgs& a) {
   p.req.bits = a.bits;
   p.req.quiet = a.quiet;
   p.req.svd = a.svd;
+  p.req.threads = a.threads;
   // The reference's factors are rounded once to float64.
   p.out_dtype = a.backend == "reference" ? Dtype::float64 : dtype;
   return p;

@@ -25,6 +25,7 @@ struct SolveArgs {
   Index rank = -1;
   double mu = 0.0, rank_rtol = 0.0;
   int bits = 256;
+  int threads = 0;  // --threads: BLAS threads of --backend cpu; 0 leaves OpenBLAS's default
   Index block = 4096;
   bool quiet = false, progress = false;
   bool dtype_given = false;  // --dtype on the command line (it has no meaning for --backend reference)

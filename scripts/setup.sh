@@ -9,7 +9,7 @@ packages=(build-essential cmake libeigen3-dev libmpfr-dev libmpfrc++-dev libboos
           nlohmann-json3-dev libcli11-dev libopenblas-dev liblapacke-dev libgtest-dev
           libbenchmark-dev gnuplot-nox python3-numpy python3-mpmath
           python3-dev python3-venv python3-torch libopenmpi-dev openmpi-bin
-          clang libclang-rt-14-dev bc python3-matplotlib fortunes)
+          clang libclang-rt-14-dev bc python3-matplotlib fortunes time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

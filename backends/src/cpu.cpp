@@ -9,7 +9,8 @@ namespace lowrank::backends {
 namespace {
 
 template <class T>
-SolvedFactors run_cpu(const BackendRequest&, const MatrixXd& W, RowBlockSource& X, const SolveOptions& opt) {
+SolvedFactors run_cpu(const BackendRequest& req, const MatrixXd& W, RowBlockSource& X, const SolveOptions& opt) {
+  if (req.threads > 0) set_cpu_threads(req.threads);
   CpuOptions o;
   CpuBackend<T> be(o);
   Solution<T> s = solve(be, Mat<T>(W.cast<T>()), X, opt);
@@ -35,6 +36,7 @@ SolvedFactors run_cpu(const BackendRequest&, const MatrixXd& W, RowBlockSource& 
   rep.extra["seconds_lapack_total"] = secs;
   if (total > 0) rep.extra["gflops_overall"] = flops / total * 1e-9;  // LAPACK/BLAS flops over the whole solve
   rep.extra["openblas_threads"] = double(cpu_threads());
+  rep.blas = {blas_config(), blas_kernel(), cpu_threads()};
   return SolvedFactors{s.A.template cast<double>(), s.B.template cast<double>(), rep};
 }
 

@@ -133,6 +133,7 @@ void run(const Comm& comm, const MpiArgs& ma) {
   distributed::broadcast_plan(comm, plan, split);
 
   if (a.backend == "cpu") {
+    if (prep.req.threads > 0) set_cpu_threads(prep.req.threads);  // --threads: each rank's BLAS
     CpuOptions o;
     if (prep.req.dtype == Dtype::float32) {
       std::unique_ptr<CpuBackend<float>> be;

@@ -15,6 +15,7 @@ Interrupted::Interrupted(int signal)
 
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
+int (*g_source)() = nullptr;  // set in a plugin: the host's pending_signal
 
 extern "C" void record_signal(int sig) {
   g_signal = sig;
@@ -32,10 +33,12 @@ void install_interrupt_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-int pending_signal() { return g_signal; }
+int pending_signal() { return g_source ? g_source() : int(g_signal); }
+
+void set_signal_source(int (*source)()) { g_source = source; }
 
 void check_interrupted() {
-  if (const int s = g_signal) throw Interrupted(s);
+  if (const int s = pending_signal()) throw Interrupted(s);
 }
 
 }  // namespace lowrank

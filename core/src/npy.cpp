@@ -417,7 +417,11 @@ void NpyRowStream::require_all_finite() const {
                   (std::isnan(value) ? "NaN" : "Inf") + " (every entry must be finite; found before any work)");
 }
 
-bool NpyRowStream::next(Index max_rows, MatrixXd& block) {
+// One block of rows, decoded into S (double, or float for a float32 backend: each stored value is
+// decoded exactly to double and rounded once to S). The file is read in pieces of at most
+// kReadBytes, so besides the block itself only that much is held whatever the block size.
+template <class S> bool NpyRowStream::read_rows(Index max_rows, Mat<S>& block) {
+  constexpr std::size_t kReadBytes = std::size_t(4) << 20;
   check_interrupted();
   if (next_row_ >= end_) return false;
   if (max_rows < 1) throw Error("block size must be at least 1 row");
@@ -437,31 +441,53 @@ bool NpyRowStream::next(Index max_rows, MatrixXd& block) {
       throw IoError(path_, where + ", byte offset " + std::to_string(off) + ": read error", err);
     }
   };
+  // The first non-finite entry in row-major order (row i, column j of the block), checked on the
+  // stored value before any rounding to S.
+  Index bad_i = b, bad_j = 0;
+  double bad_v = 0;
+  auto take = [&](Index i, Index j, double v) {
+    if (!std::isfinite(v) && (i < bad_i || (i == bad_i && j < bad_j))) {
+      bad_i = i;
+      bad_j = j;
+      bad_v = v;
+    }
+    block(i, j) = S(v);
+  };
   if (!header_.fortran_order) {
-    // C order: the block is one contiguous run of b * n items.
-    buffer_.resize(std::size_t(b * cols_) * sz);
-    const long long off = header_.data_offset + (long long)(next_row_ * cols_) * (long long)sz;
-    read_at(off, buffer_.size(), "rows " + std::to_string(next_row_) + ".." + std::to_string(next_row_ + b - 1));
-    for (Index i = 0; i < b; ++i)
-      for (Index j = 0; j < cols_; ++j)
-        block(i, j) = decode(buffer_.data() + std::size_t(i * cols_ + j) * sz, header_.dtype);
+    // C order: rows are contiguous runs of n items; read whole rows, kReadBytes at a time.
+    const Index row_bytes = cols_ * Index(sz);
+    const Index chunk = std::max<Index>(1, Index(kReadBytes) / std::max<Index>(1, row_bytes));
+    for (Index i0 = 0; i0 < b && bad_i == b; i0 += chunk) {
+      const Index c = std::min(chunk, b - i0);
+      buffer_.resize(std::size_t(c * row_bytes));
+      const long long off = header_.data_offset + (long long)((next_row_ + i0) * cols_) * (long long)sz;
+      read_at(off, buffer_.size(),
+              "rows " + std::to_string(next_row_ + i0) + ".." + std::to_string(next_row_ + i0 + c - 1));
+      for (Index i = 0; i < c; ++i)
+        for (Index j = 0; j < cols_; ++j)
+          take(i0 + i, j, decode(buffer_.data() + std::size_t(i * cols_ + j) * sz, header_.dtype));
+    }
   } else {
     // Fortran order: each column of the block is a contiguous run of b items.
-    buffer_.resize(std::size_t(b) * sz);
-    for (Index j = 0; j < cols_; ++j) {
-      const long long off = header_.data_offset + (long long)(j * rows_ + next_row_) * (long long)sz;
-      read_at(off, buffer_.size(), "column " + std::to_string(j) + ", rows from " + std::to_string(next_row_));
-      for (Index i = 0; i < b; ++i) block(i, j) = decode(buffer_.data() + std::size_t(i) * sz, header_.dtype);
-    }
-  }
-  for (Index i = 0; i < b; ++i)
+    const Index chunk = std::max<Index>(1, Index(kReadBytes / sz));
     for (Index j = 0; j < cols_; ++j)
-      if (!std::isfinite(block(i, j)))
-        fail(path_, "(" + what_ + ") entry (" + std::to_string(next_row_ + i) + ", " + std::to_string(j) +
-                        ") is " + (std::isnan(block(i, j)) ? "NaN" : "Inf") + " (every entry must be finite)");
+      for (Index i0 = 0; i0 < b; i0 += chunk) {
+        const Index c = std::min(chunk, b - i0);
+        buffer_.resize(std::size_t(c) * sz);
+        const long long off = header_.data_offset + (long long)(j * rows_ + next_row_ + i0) * (long long)sz;
+        read_at(off, buffer_.size(), "column " + std::to_string(j) + ", rows from " + std::to_string(next_row_ + i0));
+        for (Index i = 0; i < c; ++i) take(i0 + i, j, decode(buffer_.data() + std::size_t(i) * sz, header_.dtype));
+      }
+  }
+  if (bad_i < b)
+    fail(path_, "(" + what_ + ") entry (" + std::to_string(next_row_ + bad_i) + ", " + std::to_string(bad_j) +
+                    ") is " + (std::isnan(bad_v) ? "NaN" : "Inf") + " (every entry must be finite)");
   next_row_ += b;
   return true;
 }
+
+bool NpyRowStream::next(Index max_rows, MatrixXd& block) { return read_rows(max_rows, block); }
+bool NpyRowStream::next_float(Index max_rows, MatrixXf& block) { return read_rows(max_rows, block); }
 
 ConcatRowSource::ConcatRowSource(std::vector<std::unique_ptr<RowBlockSource>> parts, Index cols, std::string name)
     : parts_(std::move(parts)), cols_(cols), name_(std::move(name)) {
@@ -484,6 +510,14 @@ bool ConcatRowSource::next(Index max_rows, MatrixXd& block) {
   // A block never spans two parts: the TSQR does not care where blocks end.
   while (at_ < parts_.size()) {
     if (parts_[at_]->next(max_rows, block)) return true;
+    ++at_;
+  }
+  return false;
+}
+
+bool ConcatRowSource::next_float(Index max_rows, MatrixXf& block) {
+  while (at_ < parts_.size()) {
+    if (parts_[at_]->next_float(max_rows, block)) return true;
     ++at_;
   }
   return false;

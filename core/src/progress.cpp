@@ -49,11 +49,21 @@ void ProgressSource::reset() {
 bool ProgressSource::next(Index max_rows, MatrixXd& block) {
   if (pass_ == 0) reset();  // a caller that did not reset first
   const bool more = inner_.next(max_rows, block);
+  return count(more, block.rows());
+}
+
+bool ProgressSource::next_float(Index max_rows, MatrixXf& block) {
+  if (pass_ == 0) reset();
+  const bool more = inner_.next_float(max_rows, block);
+  return count(more, block.rows());
+}
+
+bool ProgressSource::count(bool more, Index rows) {
   if (!more) {
     end_pass();
     return false;
   }
-  done_ += block.rows();
+  done_ += rows;
   const double t = now(), elapsed = t - pass_start_;
   const Index N = inner_.rows();
   if (!calibrated_ && done_ < N && elapsed >= 0.2) {

@@ -75,6 +75,8 @@ nlohmann::json to_json(const SolveReport& r) {
   j["notes"] = r.notes;
   j["seconds"] = r.seconds;
   j["extra"] = r.extra;
+  if (!r.blas.config.empty())
+    j["blas"] = {{"config", r.blas.config}, {"kernel", r.blas.kernel}, {"threads", r.blas.threads}};
   j["peak_rss_bytes"] = r.peak_rss_bytes;
   return j;
 }

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "common.hpp"  // tests/reference: peak_rss_of
 #include "lowrank/core/npy.hpp"
 #include "lowrank/fast/cuda_backend.hpp"
 
@@ -36,6 +37,12 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+// $LOWRANK_BIN overrides the build-time path (binaries carried to another machine).
+std::string bin() {
+  const char* env_bin = std::getenv("LOWRANK_BIN");
+  return env_bin && *env_bin ? env_bin : LOWRANK_BIN;
+}
+
 class CudaCli : public ::testing::Test {
  protected:
   fs::path dir;
@@ -52,10 +59,8 @@ class CudaCli : public ::testing::Test {
     lowrank::write_npy((dir / "X.npy").string(), X);
   }
   void TearDown() override { fs::remove_all(dir); }
-  CliRun run(const std::vector<std::string>& extra) {
-    // $LOWRANK_BIN overrides the build-time path (binaries carried to another machine).
-    const char* env_bin = std::getenv("LOWRANK_BIN");
-    std::string cmd = std::string("'") + (env_bin && *env_bin ? env_bin : LOWRANK_BIN) + "' solve -W '" + (dir / "W.npy").string() + "' -X '" +
+  CliRun run(const std::vector<std::string>& extra, const std::string& env = "") {
+    std::string cmd = env + (env.empty() ? "" : " ") + "'" + bin() + "' solve -W '" + (dir / "W.npy").string() + "' -X '" +
                       (dir / "X.npy").string() + "' -r 3 --backend cuda --out '" + (dir / "out").string() + "'";
     for (const auto& e : extra) cmd += " " + e;
     cmd += " >'" + (dir / "o.txt").string() + "' 2>'" + (dir / "e.txt").string() + "'";
@@ -83,6 +88,32 @@ TEST_F(CudaCli, NoDeviceGivesOneLineAndWritesNothing) {
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, "lowrank: error: " + why + "\n");
   EXPECT_EQ(r.out, "");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// The CUDA backend is a plugin (core/plugin.hpp): `lowrank` maps cuBLAS/cuSOLVER only for
+// --backend cuda. Issue 12's target: `lowrank --help` under 30 MB resident (268 MB when the CUDA
+// libraries were linked in). The loader's own trace shows that no CUDA library is opened.
+TEST(CudaPlugin, HelpStaysSmallAndOpensNoCudaLibrary) {
+  const long rss = lowrank::test::peak_rss_of({bin(), "--help"});
+  ASSERT_GT(rss, 0) << "lowrank --help failed";
+  EXPECT_LT(rss, 30L << 20) << "lowrank --help peaked at " << rss / (1 << 20) << " MB";
+  const std::string log = (fs::temp_directory_path() / ("lowrank_ld_debug_" + std::to_string(getpid()))).string();
+  const std::string cmd = "LD_DEBUG=libs '" + bin() + "' --help >/dev/null 2>'" + log + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string trace = slurp(log);
+  fs::remove(log);
+  for (const char* lib : {"libcublas", "libcusolver", "libcudart"})
+    EXPECT_EQ(trace.find(lib), std::string::npos) << "lowrank --help loaded " << lib;
+}
+
+TEST_F(CudaCli, MissingPluginGivesOneLineAndWritesNothing) {
+  const CliRun r = run({}, "LOWRANK_CUDA_PLUGIN=/nonexistent/liblowrank_backends_cuda.so");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("--backend cuda: the plugin liblowrank_backends_cuda.so was not found (looked in "
+                       "/nonexistent/liblowrank_backends_cuda.so)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("LOWRANK_CUDA_PLUGIN"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 

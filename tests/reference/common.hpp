@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "lowrank/core/error.hpp"
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -46,6 +48,38 @@ class ScratchDir {
 };
 
 // Gaussian matrix from a seed (bit-for-bit reproducible on one platform).
+// Peak resident memory, bytes, of the program `argv[0]` run with `argv` (stdout and stderr to
+// /dev/null); -1 when it does not exit 0. Measured by GNU time (Debian's `time`, installed by
+// scripts/setup.sh) as the wait4 ru_maxrss of its own child: Linux carries the resident set of the
+// process that calls exec into ru_maxrss, so a child forked straight from this test would be
+// charged this test's memory (100 MB in a test that links the CUDA libraries); `time` is 2 MB.
+inline long peak_rss_of(std::vector<std::string> argv_s) {
+  char out[] = "/tmp/lowrank_peak_rss_XXXXXX";
+  const int fd = ::mkstemp(out);
+  if (fd < 0) return -1;
+  ::close(fd);
+  argv_s.insert(argv_s.begin(), {"/usr/bin/time", "-f", "%M", "-o", out});
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  long kb = -1;
+  if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    std::ifstream f(out);
+    f >> kb;
+  }
+  std::remove(out);
+  return kb < 0 ? -1 : kb * 1024;
+}
+
 inline MatrixXd gaussian(Index rows, Index cols, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> d(0.0, 1.0);

@@ -21,7 +21,12 @@ namespace lowrank::test {
 namespace {
 
 
-MatrixXd round_to_float(const MatrixXd& m) { return m.cast<float>().cast<double>(); }
+// Evaluated in two steps: Eigen 3.4's fused m.cast<float>().cast<double>() left the last entries
+// of a 23 x 6 matrix unrounded in this build (the expression's tail path skips the float step).
+MatrixXd round_to_float(const MatrixXd& m) {
+  const MatrixXf f = m.cast<float>();
+  return f.cast<double>();
+}
 
 TEST(NpyRoundTrip, Float64AndFloat32TwoD) {
   ScratchDir dir;
@@ -116,9 +121,58 @@ TEST(NpyRowStream, FortranAndCOrderGiveTheSameBlocks) {
           ++blocks;
         }
         EXPECT_EQ(blocks, (23 + b - 1) / b) << name << " block " << b;
-        EXPECT_TRUE(got == want) << name << " block " << b << (f32 ? " f32" : " f64") << "\n" << got.topRows(2) << "\n" << want.topRows(2);
+        Index di = 0, dj = 0;
+        if (got.rows() == want.rows()) (got - want).cwiseAbs().maxCoeff(&di, &dj);
+        EXPECT_TRUE(got == want) << name << " block " << b << (f32 ? " f32" : " f64") << ": first difference at (" << di << ", " << dj << "): " << (got.rows() == want.rows() ? got(di, dj) : 0.0) << " vs " << want(di, dj);
       }
     }
+  }
+}
+
+// next_float (what a float32 backend reads) is next() rounded once to float, bit for bit, in both
+// orders and dtypes, for blocks larger than one 4 MiB read (the reader's piece) and smaller.
+TEST(NpyRowStream, FloatBlocksAreTheDoubleBlocksRoundedOnce) {
+  ScratchDir dir;
+  const MatrixXd x = gaussian(40000, 16, 12);  // 5 MB as float64: a block of it spans two reads
+  for (bool f32 : {false, true})
+    for (bool fortran : {false, true}) {
+      const std::string p = dir.file(std::string(fortran ? "f" : "c") + (f32 ? "32" : "64") + ".npy");
+      write_matrix_raw(p, x, fortran, f32);
+      NpyRowStream a(p), b(p);
+      for (Index rows : {Index(37000), Index(999)}) {
+        a.reset();
+        b.reset();
+        MatrixXd d;
+        MatrixXf f;
+        Index seen = 0;
+        while (a.next(rows, d)) {
+          ASSERT_TRUE(b.next_float(rows, f));
+          ASSERT_EQ(f.rows(), d.rows());
+          EXPECT_TRUE(f == d.cast<float>()) << p << " rows from " << seen;
+          seen += d.rows();
+        }
+        EXPECT_FALSE(b.next_float(rows, f));
+        EXPECT_EQ(seen, 40000);
+      }
+    }
+}
+
+// Two bad entries in one block, the later one in row-major order first in the file's (Fortran)
+// order: both readers name the first in row-major order, the row the token is on.
+TEST(NpyRowStream, FirstNonFiniteInRowOrderIsNamedByBothReaders) {
+  ScratchDir dir;
+  MatrixXd x = gaussian(300000, 3, 13);  // 7 MB: the bad entries sit in different 4 MiB reads
+  x(250000, 0) = std::numeric_limits<double>::infinity();
+  x(200000, 2) = std::numeric_limits<double>::quiet_NaN();
+  for (bool fortran : {false, true}) {
+    const std::string p = dir.file(fortran ? "f.npy" : "c.npy");
+    write_matrix_raw(p, x, fortran);
+    NpyRowStream a(p);
+    MatrixXd d;
+    MatrixXf f;
+    expect_error([&] { a.next(300000, d); }, {p, "(200000, 2)", "NaN"});
+    a.reset();
+    expect_error([&] { a.next_float(300000, f); }, {p, "(200000, 2)", "NaN"});
   }
 }
 

@@ -125,7 +125,12 @@ def test_end_to_end_coala_keeps_embeddings_closer_than_plain_svd(report):
 
 def test_streaming_memory_flat_and_dynamics_invariance(report):
     peaks = [float(r["peak_rss_MiB"]) for r in rows(report, "streaming_memory")]
-    assert max(peaks) - peaks[0] < 8.0, peaks
+    # Flat in N: at most the 16 MiB window of the pre-work NaN/Inf scan (a file smaller than the
+    # window is mapped whole) plus 2 MiB of allocator slack over the sweep; the claim in the report
+    # also checks the files beyond the window against each other.
+    assert max(peaks) - peaks[0] < 16.0 + 2.0, peaks
+    beyond = [float(r["peak_rss_MiB"]) for r in rows(report, "streaming_memory") if float(r["X_MiB"]) >= 16.0]
+    assert len(beyond) >= 2 and max(beyond) - min(beyond) < 2.0, beyond
     dev = [float(r["max_invariant_dev_over_eps"]) for r in rows(report, "dynamics")]
     d, rnk, T = 60, 3, 600
     assert max(dev) <= d * 3 * T * 2.0 ** -53

@@ -101,15 +101,11 @@ template <class T> void require_finite_input(const Mat<T>& M, const char* op) {
                 " matrix containing NaN or Inf");
 }
 
-// Block of the source as T, without a copy for double.
-template <class T> T* as_working(MatrixXd& block, Mat<T>& scratch) {
-  if constexpr (std::is_same_v<T, double>) {
-    (void)scratch;
-    return block.data();
-  } else {
-    scratch = block.template cast<T>();
-    return scratch.data();
-  }
+// The next block of the source in T: next() for double, next_float() for float (rounded once
+// from the stored values, never held in double).
+template <class T> bool next_block(RowBlockSource& X, Index max_rows, Mat<T>& block) {
+  if constexpr (std::is_same_v<T, double>) return X.next(max_rows, block);
+  else return X.next_float(max_rows, block);
 }
 
 }  // namespace
@@ -120,16 +116,15 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
   stats_.tokens = 0;
   stats_.accumulate_flops = 0;
   Mat<T> R = Mat<T>::Zero(n, n);
-  MatrixXd block;
-  Mat<T> scratch;
+  Mat<T> block;
   X.reset();
 
   if (opt_.in_memory_qr) {
     // The whole X^T (N x n) in memory, one geqrf: the comparison point for the streaming TSQR.
     Mat<T> XT(N, n);
     Index done = 0;
-    while (X.next(block_rows, block)) {
-      XT.middleRows(done, block.rows()) = block.template cast<T>();
+    while (next_block(X, block_rows, block)) {
+      XT.middleRows(done, block.rows()) = block;
       done += block.rows();
     }
     if (done != N) throw Error("cpu backend: " + X.name() + " delivered " + std::to_string(done) + " of " + std::to_string(N) + " rows");
@@ -145,7 +140,7 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
     ks.flops += fl; ks.seconds += t.seconds(); ++ks.calls;
     stats_.tokens = N;
     stats_.accumulate_flops = fl;
-    stats_.accumulate_bytes = sizeof(T) * (XT.size() + R.size() + tau.size()) + sizeof(double) * block.size();
+    stats_.accumulate_bytes = sizeof(T) * (XT.size() + R.size() + tau.size() + block.size());
     return R;
   }
 
@@ -156,9 +151,9 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
   Vec<T> tau(n);
   Index done = 0;
   bool first = true;
-  while (X.next(block_rows, block)) {
+  while (next_block(X, block_rows, block)) {
     const Index b = block.rows();
-    T* B = as_working<T>(block, scratch);
+    T* B = block.data();
     Timer t;
     if (first) {
       const lapack_int info = geqrf(dim(b, "block rows"), ni, B, dim(b, "block rows"), tau.data());
@@ -187,8 +182,7 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
   stats_.tokens = N;
   // The same nominal count as the in-memory geqrf of X^T, so GFLOP/s compare directly.
   stats_.accumulate_flops = N >= n ? 2.0 * N * n * n - 2.0 * n * n * n / 3.0 : 2.0 * n * N * N - 2.0 * N * N * N / 3.0;
-  stats_.accumulate_bytes = sizeof(T) * (R.size() + Tq.size() + work.size() + tau.size() + scratch.size()) +
-                            sizeof(double) * block.size();
+  stats_.accumulate_bytes = sizeof(T) * (R.size() + Tq.size() + work.size() + tau.size() + block.size());
   return R;
 }
 
@@ -196,13 +190,12 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_gram(RowBlockSource& X, Inde
   const Index n = X.cols(), N = X.rows();
   const int ni = dim(n, "n");
   Mat<T> G = Mat<T>::Zero(n, n);
-  MatrixXd block;
-  Mat<T> scratch;
+  Mat<T> block;
   Index done = 0;
   X.reset();
-  while (X.next(block_rows, block)) {
+  while (next_block(X, block_rows, block)) {
     const Index b = block.rows();
-    T* B = as_working<T>(block, scratch);
+    T* B = block.data();
     Timer t;
     syrk_ut(ni, dim(b, "block rows"), B, dim(b, "block rows"), G.data(), ni);
     auto& ks = stats_.kernels["syrk"];
@@ -214,7 +207,7 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_gram(RowBlockSource& X, Inde
   G.template triangularView<Eigen::StrictlyLower>() = G.transpose();
   stats_.tokens = N;
   stats_.accumulate_flops = double(N) * n * (n + 1);
-  stats_.accumulate_bytes = sizeof(T) * (G.size() + scratch.size()) + sizeof(double) * block.size();
+  stats_.accumulate_bytes = sizeof(T) * (G.size() + block.size());
   return G;
 }
 
@@ -410,5 +403,7 @@ void set_cpu_threads(int threads) {
   if (threads > 0) openblas_set_num_threads(threads);
 }
 int cpu_threads() { return openblas_get_num_threads(); }
+std::string blas_config() { return openblas_get_config(); }
+std::string blas_kernel() { return openblas_get_corename(); }
 
 }  // namespace lowrank

@@ -122,12 +122,22 @@ def streaming_memory(quick: bool, command: str, log, n: int = 128, r: int = 16, 
     ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("tokens N"); ax.set_ylabel("MiB")
     ax.set_title(f"streaming TSQR, n = {n}, block = {block}, float32, cpu"); ax.legend(fontsize=8)
     growth = peaks[-1] - peaks[0]
+    # Bound: the solve holds R (n x n), one block (block x n, in float32 here) and a 4 MiB read
+    # piece, plus, before any work, the NaN/Inf scan's memory map of at most one 16 MiB window of
+    # the file: files smaller than the window add their own size, larger ones 16 MiB, so the peak
+    # may rise by up to 16 MiB until X passes the window and is flat after.
+    window = 16.0
+    beyond = [p for N, p in zip(Ns, peaks) if N * n * 4 / 2 ** 20 >= window]
+    flat = max(beyond) - min(beyond) if len(beyond) >= 2 else 0.0
     reading = (f"lowrank solve --backend cpu --dtype float32 --block {block} on activation files from {rows[0][3]} "
                f"to {rows[-1][3]} MiB (n = {n}): peak resident memory {fmt(peaks[0], 3)} MiB at the smallest N and "
                f"{fmt(peaks[-1], 3)} MiB at the largest, so {fmt(growth, 2)} MiB of growth over a "
-               f"{Ns[-1] // Ns[0]}x larger input. The TSQR holds R (n x n) and one block (block x n), never X.")
-    claims = [Claim("peak memory does not grow with N (less than 8 MiB over the sweep)", growth < 8.0,
-                    f"{fmt(peaks[0], 3)} -> {fmt(peaks[-1], 3)} MiB")]
+               f"{Ns[-1] // Ns[0]}x larger input, and {fmt(flat, 2)} MiB among the files larger than the 16 MiB "
+               f"window of the pre-work NaN/Inf scan (a smaller file is mapped whole, so the peak rises with it until "
+               f"then). The TSQR holds R (n x n) and one block (block x n), never X.")
+    claims = [Claim("peak memory does not grow with N: less than the 16 MiB scan window + 2 MiB over the sweep, "
+                    "and less than 2 MiB among files beyond the window", growth < window + 2.0 and flat < 2.0,
+                    f"{fmt(peaks[0], 3)} -> {fmt(peaks[-1], 3)} MiB; beyond the window {fmt(flat, 2)} MiB")]
     s = Section("streaming_memory", "Streaming: peak memory against the number of tokens", "COALA",
                 ["N", "n", "block", "X_MiB", "peak_rss_MiB"], rows, reading, command, png_of(fig), claims)
     s.seconds = time.perf_counter() - t0

@@ -24,6 +24,7 @@ struct BackendRequest {
   int bits = 256;                // precision (reference)
   bool quiet = false;            // no progress line on stderr
   std::string svd = "gesvd";     // SVD driver (cuda): gesvd | gesvdj | gesvdp | gesvdr
+  int threads = 0;               // BLAS threads (cpu); 0 leaves OpenBLAS's default
 };
 
 using BackendRunner = std::function<SolvedFactors(const BackendRequest&, const MatrixXd& W,
@@ -37,6 +38,15 @@ struct RegisterBackend {
 
 // Throws Error naming the backends this build has when `backend` is not one of them.
 void require_backend(const std::string& backend);
+
+// The arguments of the CUDA plugin's solve entry, lowrank_cuda_solve(const CudaSolveArgs*,
+// SolvedFactors*) (src/cuda.cpp loads it, src/cuda_plugin.cpp defines it).
+struct CudaSolveArgs {
+  const BackendRequest* req;
+  const MatrixXd* W;
+  RowBlockSource* X;
+  const SolveOptions* opt;
+};
 
 SolvedFactors solve_with_backend(const std::string& backend, const BackendRequest& req, const MatrixXd& W,
                                  RowBlockSource& X, const SolveOptions& opt);

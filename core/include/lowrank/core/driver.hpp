@@ -1,21 +1,7 @@
 #pragma once
 // The one driver for every method of MATH.md 1.1-1.3, over a linear-algebra backend.
 //
-// A backend over scalar T (reference: mpreal; fast/cpu: float, double; fast/cuda: float, double)
-// provides
-//   using Scalar = T;
-//   std::string name() const;  std::string precision() const;
-//   Mat<T> accumulate_r(RowBlockSource& X, Index block_rows);     // R (n x n), R^T R = X X^T
-//   Mat<T> accumulate_gram(RowBlockSource& X, Index block_rows);  // G = X X^T, working precision
-//   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);          // qr_R([R; rows])
-//   ThinSvd<T> svd(const Mat<T>& M);                              // thin, s descending
-//   SymEig<T> eigh(const Mat<T>& G);                              // eigenvalues ascending
-//   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);              // false on breakdown
-//   Mat<T> inverse(const Mat<T>& M);                              // explicit (LU) inverse
-// and optionally, where the backend has cheaper value-only routines (used for the numerical rank
-// of X, which needs no vectors):
-//   Vec<T> singular_values(const Mat<T>& M);                      // descending
-//   Vec<T> eigenvalues(const Mat<T>& G);                          // ascending
+// The backends' operations are declared and checked in backend.hpp (check_solve_backend).
 // Products are Eigen expressions here. stream_r / stream_gram below are the shared blocked loops
 // a backend may use for accumulate_r / accumulate_gram.
 //
@@ -29,6 +15,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "lowrank/core/backend.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/matrix.hpp"
 #include "lowrank/core/row_source.hpp"
@@ -36,16 +23,6 @@
 #include "lowrank/core/solution.hpp"
 
 namespace lowrank {
-
-template <class T> struct ThinSvd {
-  Mat<T> U;  // m x k
-  Vec<T> s;  // k, descending
-  Mat<T> V;  // n x k
-};
-template <class T> struct SymEig {
-  Vec<T> values;   // ascending
-  Mat<T> vectors;  // columns
-};
 
 // R of a stream of token blocks: R_i = qr_R([R_{i-1}; X_i^T]) (TSQR, MATH.md 1.1), padded with
 // zero rows to n x n when fewer than n tokens were seen (R^T R = X X^T still holds).
@@ -83,23 +60,14 @@ Mat<typename Backend::Scalar> stream_gram(Backend&, RowBlockSource& X, Index blo
 
 namespace detail {
 
-template <class B, class = void> struct has_singular_values : std::false_type {};
-template <class B>
-struct has_singular_values<B, std::void_t<decltype(std::declval<B&>().singular_values(
-                                  std::declval<const Mat<typename B::Scalar>&>()))>> : std::true_type {};
-template <class B, class = void> struct has_eigenvalues : std::false_type {};
-template <class B>
-struct has_eigenvalues<B, std::void_t<decltype(std::declval<B&>().eigenvalues(
-                              std::declval<const Mat<typename B::Scalar>&>()))>> : std::true_type {};
-
 template <class Backend>
 Vec<typename Backend::Scalar> singular_values(Backend& be, const Mat<typename Backend::Scalar>& M) {
-  if constexpr (has_singular_values<Backend>::value) return be.singular_values(M);
+  if constexpr (has_singular_values_v<Backend>) return be.singular_values(M);
   else return be.svd(M).s;
 }
 template <class Backend>
 Vec<typename Backend::Scalar> eigenvalues(Backend& be, const Mat<typename Backend::Scalar>& G) {
-  if constexpr (has_eigenvalues<Backend>::value) return be.eigenvalues(G);
+  if constexpr (has_eigenvalues_v<Backend>) return be.eigenvalues(G);
   else return be.eigh(G).values;
 }
 
@@ -224,6 +192,7 @@ template <class T> struct Accumulated {
 // One pass over X: R by streaming TSQR, or G, whichever opt.method needs.
 template <class Backend>
 Accumulated<typename Backend::Scalar> accumulate(Backend& be, RowBlockSource& X, const SolveOptions& opt) {
+  static_assert(check_solve_backend<Backend>());
   Accumulated<typename Backend::Scalar> acc;
   detail::Stopwatch clock;
   check_interrupted();
@@ -255,6 +224,7 @@ template <class Backend>
 Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<typename Backend::Scalar>& W,
                                                      Accumulated<typename Backend::Scalar> acc,
                                                      const SolveOptions& opt) {
+  static_assert(check_solve_backend<Backend>());
   using T = typename Backend::Scalar;
   using Tr = ScalarTraits<T>;
   using std::sqrt;

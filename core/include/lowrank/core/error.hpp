@@ -56,5 +56,8 @@ class Interrupted : public Error {
 void install_interrupt_handlers();
 int pending_signal();  // 0 when none
 void check_interrupted();
+// A plugin (plugin.hpp) has its own copy of this code; the host hands it its pending_signal() so
+// that the plugin's loops see the host's signals. nullptr returns to this copy's own flag.
+void set_signal_source(int (*source)());
 
 }  // namespace lowrank

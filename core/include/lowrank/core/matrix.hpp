@@ -10,6 +10,7 @@ using Index = Eigen::Index;
 template <class T> using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 template <class T> using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 using MatrixXd = Mat<double>;
+using MatrixXf = Mat<float>;
 using VectorXd = Vec<double>;
 
 inline std::string shape_str(Index rows, Index cols) {

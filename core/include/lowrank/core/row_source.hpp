@@ -22,6 +22,15 @@ class RowBlockSource {
   virtual void reset() = 0;
   // Fills `block` with the next at most `max_rows` rows (as doubles); false when exhausted.
   virtual bool next(Index max_rows, MatrixXd& block) = 0;
+  // The same rows in single precision, for a float32 backend: equal to next()'s block rounded to
+  // float, without holding the block in double (a float32 stream of 65536 x 256 blocks then needs
+  // 64 MiB, not 192). This default goes through next(); file and wrapper sources override it.
+  virtual bool next_float(Index max_rows, MatrixXf& block) {
+    MatrixXd d;
+    if (!next(max_rows, d)) return false;
+    block = d.cast<float>();
+    return true;
+  }
   virtual std::string name() const = 0;
 };
 
@@ -43,6 +52,7 @@ class NpyRowStream final : public RowBlockSource {
   double data_unit_roundoff() const override;
   void reset() override { next_row_ = begin_; }
   bool next(Index max_rows, MatrixXd& block) override;
+  bool next_float(Index max_rows, MatrixXf& block) override;
   std::string name() const override { return path_; }
   const NpyHeader& header() const { return header_; }
   // Scans the whole file for NaN/Inf through a read-only memory map, at disk speed, and throws
@@ -52,6 +62,7 @@ class NpyRowStream final : public RowBlockSource {
   Index file_rows() const { return rows_; }  // N of the whole file
 
  private:
+  template <class S> bool read_rows(Index max_rows, Mat<S>& block);
   std::string path_, what_;
   NpyHeader header_;
   Index rows_ = 0, cols_ = 0, next_row_ = 0, begin_ = 0, end_ = 0;
@@ -72,6 +83,7 @@ class ConcatRowSource final : public RowBlockSource {
   double data_unit_roundoff() const override { return u_; }
   void reset() override;
   bool next(Index max_rows, MatrixXd& block) override;
+  bool next_float(Index max_rows, MatrixXf& block) override;
   std::string name() const override { return name_; }
   // The part the last next() read from (for messages), "" before the first.
   std::string current_part() const;
@@ -125,6 +137,7 @@ class ProgressSource final : public RowBlockSource {
   double data_unit_roundoff() const override { return inner_.data_unit_roundoff(); }
   void reset() override;
   bool next(Index max_rows, MatrixXd& block) override;
+  bool next_float(Index max_rows, MatrixXf& block) override;
   std::string name() const override { return inner_.name(); }
   // A phase after the passes ("svd of W R^T, 512 x 512"): printed with the time since the start.
   void phase(const std::string& what);
@@ -132,6 +145,7 @@ class ProgressSource final : public RowBlockSource {
  private:
   void print(bool final);
   void end_pass();
+  bool count(bool more, Index rows);  // after the inner source's next: progress bookkeeping
   RowBlockSource& inner_;
   std::string label_;
   bool tty_;

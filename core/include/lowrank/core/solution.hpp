@@ -54,6 +54,12 @@ struct SolveReport {
   std::vector<std::string> notes;                  // fallbacks fired, damping used, ...
   std::map<std::string, double> seconds;           // per phase
   std::map<std::string, double> extra;             // method-specific numbers (damping factor, shift)
+  // The BLAS under a cpu solve (empty for the other backends): its build, the kernel it chose for
+  // this CPU, the threads. Together with the inputs they fix the bits of the factors.
+  struct Blas {
+    std::string config, kernel;
+    int threads = 0;
+  } blas;
   long peak_rss_bytes = 0;
 };
 

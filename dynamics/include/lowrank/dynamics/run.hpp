@@ -1,5 +1,5 @@
 #pragma once
-// One training run over a backend named at run time (reference | cpu), everything rounded to
+// One training run over a backend named at run time (reference | cpu | cuda), everything rounded to
 // double for output: what `lowrank dynamics train`, the tests and the benchmark call.
 #include <string>
 #include <vector>
@@ -28,6 +28,35 @@ struct RunOutput {
   std::string precision;          // "float64", "mpfr256", ...
 };
 
+// One run on a backend object: what run() does once it has built the backend (also called by the
+// CUDA plugin, backends/src/cuda_plugin.cpp, with a CudaBackend).
+template <class Backend> RunOutput run_on(Backend& be, const Config& cfg) {
+  using T = typename Backend::Scalar;
+  const auto to_d = [](const Mat<T>& m) {
+    MatrixXd out(m.rows(), m.cols());
+    for (Index j = 0; j < m.cols(); ++j)
+      for (Index i = 0; i < m.rows(); ++i) out(i, j) = ScalarTraits<T>::to_double(m(i, j));
+    return out;
+  };
+  const ProblemData data = make_problem(cfg);
+  RunResult<T> r = train(be, cfg, data);
+  RunOutput out;
+  out.target = to_d(r.setup.target);
+  out.mask = data.mask;
+  out.lora_w0 = data.lora_w0;
+  out.lora_x = data.lora_x;
+  for (const Mat<T>& w : r.setup.W0) out.init.push_back(to_d(w));
+  out.product = to_d(r.product);
+  out.curve = std::move(r.curve);
+  out.spectra = std::move(r.spectra);
+  out.timings = r.timings;
+  out.loss_scale = 1.0 / double(data.observed_count);
+  out.precision = ScalarTraits<T>::name();
+  return out;
+}
+
+// Builds the backend named in `be` and runs; --backend cuda loads the CUDA plugin
+// (core/plugin.hpp) on first use.
 RunOutput run(const Config& cfg, const BackendChoice& be);
 
 }  // namespace lowrank::dynamics

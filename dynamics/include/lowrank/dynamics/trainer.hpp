@@ -1,10 +1,7 @@
 #pragma once
 // Deep matrix factorization by plain gradient descent, full width and compressed (MATH.md
-// section 2), written once over a linear-algebra backend. A backend over scalar T needs
-//   using Scalar = T;
-//   void gemm(bool ta, bool tb, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
-//   ThinSvd<T> svd(const Mat<T>& M);                  // and optionally singular_values(M)
-// ReferenceBackend (mpreal), CpuBackend<float/double> (cblas_?gemm, ?gesdd) provide them. Every
+// section 2), written once over a linear-algebra backend: Scalar, gemm and svd of the seam in
+// lowrank/core/backend.hpp (check_train_backend). ReferenceBackend (mpreal), CpuBackend<float/double> (cblas_?gemm, ?gesdd) provide them. Every
 // product of two matrices goes through gemm; elementwise work (mask, residual, updates: O(d^2))
 // is Eigen on T; the orthogonalizations (one QR per layer at the start, one d x 2r QR for the
 // compression) are Eigen's HouseholderQR on T.
@@ -388,6 +385,7 @@ void loop(Backend& be, Net& net, const Config& cfg, RunResult<typename Backend::
 template <class Backend>
 RunResult<typename Backend::Scalar> train(Backend& be, const Config& cfg, const ProblemData& data,
                                           const Observer<typename Backend::Scalar>& obs = {}) {
+  static_assert(check_train_backend<Backend>());
   using T = typename Backend::Scalar;
   validate(cfg);
   RunResult<T> res;

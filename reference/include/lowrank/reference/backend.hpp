@@ -28,5 +28,6 @@ class ReferenceBackend {
   void gemm(bool trans_a, bool trans_b, const mpreal& alpha, const MatrixMP& A, const MatrixMP& B,
             const mpreal& beta, MatrixMP& C);
 };
+static_assert(check_solve_backend<ReferenceBackend>() && check_train_backend<ReferenceBackend>());
 
 }  // namespace lowrank

@@ -1,6 +1,6 @@
 #pragma once
 // The float32 / float64 CPU backend: LAPACK (through LAPACKE) and CBLAS, as shipped by OpenBLAS.
-// It satisfies the backend concept documented at the top of lowrank/core/driver.hpp, so the one
+// It satisfies the backend seam of lowrank/core/backend.hpp (asserted below), so the one
 // driver `lowrank::solve` runs every method (coala, limit, svd-llm, svd-llm-v2, pinv, damped)
 // over it; nothing here knows about methods.
 //
@@ -87,9 +87,16 @@ template <class T> class CpuBackend {
 
 extern template class CpuBackend<float>;
 extern template class CpuBackend<double>;
+static_assert(check_solve_backend<CpuBackend<float>>() && check_train_backend<CpuBackend<float>>());
+static_assert(check_solve_backend<CpuBackend<double>>() && check_train_backend<CpuBackend<double>>());
 
 // Threads OpenBLAS may use (openblas_set_num_threads); <= 0 leaves OpenBLAS's default.
 void set_cpu_threads(int threads);
 int cpu_threads();
+// What OpenBLAS says of itself: its build ("OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell
+// MAX_THREADS=64") and the kernel it picked for this CPU at start-up ("Haswell"; OPENBLAS_CORETYPE
+// overrides it in a DYNAMIC_ARCH build). The bits of every result depend on the kernel.
+std::string blas_config();
+std::string blas_kernel();
 
 }  // namespace lowrank

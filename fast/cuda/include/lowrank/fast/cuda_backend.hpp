@@ -160,5 +160,7 @@ template <class T> class CudaBackend {
 
 extern template class CudaBackend<float>;
 extern template class CudaBackend<double>;
+static_assert(check_solve_backend<CudaBackend<float>>() && check_train_backend<CudaBackend<float>>());
+static_assert(check_solve_backend<CudaBackend<double>>() && check_train_backend<CudaBackend<double>>());
 
 }  // namespace lowrank
