@@ -11,18 +11,11 @@
 #include <fstream>
 #include <string>
 
+#include "common.hpp"  // tests/reference: LOWRANK_UNDER_ASAN
 #include "lowrank/core/driver.hpp"
 #include "lowrank/data/generate.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LOWRANK_UNDER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define LOWRANK_UNDER_ASAN 1
-#endif
 
 namespace {
 

@@ -15,14 +15,6 @@
 #include "common.hpp"
 #include "lowrank/core/npy.hpp"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LOWRANK_UNDER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define LOWRANK_UNDER_ASAN 1
-#endif
 
 #ifndef LOWRANK_BIN
 #error "LOWRANK_BIN must name the lowrank executable"
