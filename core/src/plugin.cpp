@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -32,9 +33,7 @@ std::vector<std::string> plugin_candidates(const std::string& file, const std::s
   std::vector<std::string> out;
   for (const fs::path& d : dirs) {
     const std::string c = (d / file).string();
-    bool seen = false;
-    for (const auto& o : out) seen = seen || o == c;
-    if (!seen) out.push_back(c);
+    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
   }
   return out;
 }
@@ -68,8 +67,7 @@ void* load(const std::string& file, const std::string& env_var, const std::strin
       dlclose(h);
       throw Error(what + ": " + path + " is not a lowrank plugin (no lowrank_plugin_abi / lowrank_plugin_init)");
     }
-    if (abi() != plugin_abi) {
-      const int got = abi();
+    if (const int got = abi(); got != plugin_abi) {
       dlclose(h);
       throw Error(what + ": the plugin " + path + " has interface version " + std::to_string(got) +
                   ", this program needs " + std::to_string(plugin_abi) + " (rebuild both from one tree)");
