@@ -16,13 +16,14 @@
 //   SymEig<T> eigh(const Mat<T>& G);                              // eigenvalues ascending
 //   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);              // false on breakdown
 //   Mat<T> inverse(const Mat<T>& M);                              // explicit (LU) inverse
+//   void gemm(bool ta, bool tb, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
+//     // C = alpha op(A) op(B) + beta C; beta == 0 resizes C and never reads it; C shares no
+//     // storage with A or B. Every product of the driver goes through it (driver.hpp).
 // and optionally, where it has cheaper value-only routines (the numerical rank of X needs no
 // vectors):
 //   Vec<T> singular_values(const Mat<T>& M);                      // descending
 //   Vec<T> eigenvalues(const Mat<T>& G);                          // ascending
-// A training backend (dynamics/) provides Scalar, svd and
-//   void gemm(bool ta, bool tb, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
-//     // C = alpha op(A) op(B) + beta C; beta == 0 resizes C and never reads it
+// A training backend (dynamics/) provides Scalar, svd and gemm.
 //
 // Errors: an operation that fails on the data it was given (a NaN reaching an SVD, LAPACK's
 // info != 0) throws lowrank::Breakdown or Error (error.hpp); cholesky_lower reports an indefinite
@@ -98,6 +99,8 @@ template <class B> constexpr bool check_solve_backend() {
   static_assert(o::provides<o::eigh, B, SymEig<T>>::value, "backend: SymEig<T> eigh(const Mat<T>&)");
   static_assert(o::provides<o::cholesky_lower, B, bool>::value, "backend: bool cholesky_lower(const Mat<T>&, Mat<T>&)");
   static_assert(o::provides<o::inverse, B, Mat<T>>::value, "backend: Mat<T> inverse(const Mat<T>&)");
+  static_assert(o::provides<o::gemm, B, void>::value,
+                "backend: void gemm(bool, bool, T alpha, const Mat<T>&, const Mat<T>&, T beta, Mat<T>&)");
   static_assert(!has_singular_values_v<B> || o::provides<o::singular_values, B, Vec<T>>::value,
                 "backend: the optional singular_values(const Mat<T>&) returns Vec<T>");
   static_assert(!has_eigenvalues_v<B> || o::provides<o::eigenvalues, B, Vec<T>>::value,

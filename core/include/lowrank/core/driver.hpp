@@ -2,8 +2,13 @@
 // The one driver for every method of MATH.md 1.1-1.3, over a linear-algebra backend.
 //
 // The backends' operations are declared and checked in backend.hpp (check_solve_backend).
-// Products are Eigen expressions here. stream_r / stream_gram below are the shared blocked loops
-// a backend may use for accumulate_r / accumulate_gram.
+// Every product of the methods and of the report (W R^T, A^T W, W L, E R^T, E G, ...) goes
+// through the backend's gemm, so it runs where the backend runs (OpenBLAS, threaded; cuBLAS;
+// MPFR): what is left here on the host is O(m n + n^2) work (diagonal scalings, norms, copies of
+// leading columns). tests/cpu/product_count_test.cpp proves it: a backend over a scalar that
+// counts its multiplications sees no O(m n^2) product outside the backend's operations.
+// stream_r / stream_gram below are the shared blocked loops a backend may use for accumulate_r /
+// accumulate_gram.
 //
 // solve() = validate_problem + accumulate (the one pass over X) + solve_accumulated (everything
 // after it). A distributed run (distributed/) replaces only the middle: the ranks' factors are
@@ -45,15 +50,16 @@ Mat<typename Backend::Scalar> stream_r(Backend& be, RowBlockSource& X, Index blo
 // G = X X^T = sum_i X_i X_i^T, accumulated block by block in the working precision, as the
 // Gram-based methods do.
 template <class Backend>
-Mat<typename Backend::Scalar> stream_gram(Backend&, RowBlockSource& X, Index block_rows) {
+Mat<typename Backend::Scalar> stream_gram(Backend& be, RowBlockSource& X, Index block_rows) {
   using T = typename Backend::Scalar;
   const Index n = X.cols();
   Mat<T> G = Mat<T>::Zero(n, n);
   MatrixXd block;
   X.reset();
+  Mat<T> b;
   while (X.next(block_rows, block)) {
-    const Mat<T> b = block.template cast<T>();
-    G.noalias() += b.transpose() * b;
+    b = block.template cast<T>();
+    be.gemm(true, false, T(1), b, b, T(1), G);  // G += b^T b
   }
   return G;
 }
@@ -84,6 +90,18 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point t0_;
 };
+
+// op(A) op(B) by the backend's gemm.
+template <class Backend, class T = typename Backend::Scalar>
+Mat<T> product(Backend& be, const Mat<T>& A, bool trans_a, const Mat<T>& B, bool trans_b) {
+  Mat<T> C;
+  be.gemm(trans_a, trans_b, T(1), A, B, T(0), C);
+  return C;
+}
+// M diag(d): column j scaled by d(j), in place (m n multiplications).
+template <class T> void scale_columns(Mat<T>& M, const Vec<T>& d) {
+  for (Index j = 0; j < M.cols(); ++j) M.col(j) *= d(j);
+}
 
 template <class T> Vec<T> descending(Vec<T> v) {
   std::sort(v.data(), v.data() + v.size(), [](const T& a, const T& b) { return a > b; });
@@ -313,7 +331,7 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
           rep.seconds["regularize"] = clock.lap();
         }
         phase("svd of W R^T, " + shape_str(m, n));
-        svd = be.svd(Mat<T>(W * Rw.transpose()));
+        svd = be.svd(detail::product(be, W, false, Rw, true));
         rep.seconds["svd"] = clock.lap();
         if (opt.method == Method::coala) {
           sol.A = svd.U.leftCols(r);
@@ -331,7 +349,8 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
             // Data fixes U_k only; the rest comes from W itself: V = top r-k left singular vectors
             // of (I - U_k U_k^T) W, so that W'_* X = W X and W'_* is nearest to W.
             const Mat<T> Uk = svd.U.leftCols(k);
-            const Mat<T> Wperp = W - Uk * (Uk.transpose() * W);
+            Mat<T> Wperp = W;  // W - U_k (U_k^T W)
+            be.gemm(false, false, T(-1), Uk, detail::product(be, Uk, true, W, false), T(1), Wperp);
             phase("svd of (I - U_k U_k^T) W, " + shape_str(m, n));
             const ThinSvd<T> s2 = be.svd(Wperp);
             sol.A.resize(m, r);
@@ -346,7 +365,7 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
           rep.extra["wx_s_k"] = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
           rep.extra["wx_s_k_plus_1"] = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
         }
-        sol.B = sol.A.transpose() * W;
+        sol.B = detail::product(be, sol.A, true, W, false);
         break;
       }
       case Method::svd_llm:
@@ -387,12 +406,15 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
         rep.seconds["cholesky"] = clock.lap();
         if (rep.status != "ok") break;
         phase("svd of W L, " + shape_str(m, n));
-        svd = be.svd(Mat<T>(W * L));
+        svd = be.svd(detail::product(be, W, false, L, false));
         rep.seconds["svd"] = clock.lap();
         // A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(S): the explicit inverse, as SVD-LLM does.
         const Vec<T> sqrt_sig = svd.s.head(r).cwiseSqrt();
-        sol.A = svd.U.leftCols(r) * sqrt_sig.asDiagonal();
-        sol.B = sqrt_sig.asDiagonal() * svd.V.leftCols(r).transpose() * be.inverse(L);
+        sol.A = svd.U.leftCols(r);
+        detail::scale_columns(sol.A, sqrt_sig);
+        Mat<T> Vs = svd.V.leftCols(r);  // V_r Sig_r^{1/2}
+        detail::scale_columns(Vs, sqrt_sig);
+        sol.B = detail::product(be, Vs, true, be.inverse(L), false);
         break;
       }
       case Method::svd_llm_v2: {
@@ -401,12 +423,18 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
         const ThinSvd<T> gs = be.svd(G);
         const Vec<T> sqrt_l = gs.s.cwiseSqrt();
         phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
-        svd = be.svd(Mat<T>(W * gs.U * sqrt_l.asDiagonal()));
+        Mat<T> M = detail::product(be, W, false, gs.U, false);
+        detail::scale_columns(M, sqrt_l);
+        svd = be.svd(M);
         rep.seconds["svd"] = clock.lap();
         sol.A = svd.U.leftCols(r);
         const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();  // Inf where l = 0: the formula's failure
-        sol.B = svd.s.head(r).asDiagonal() * svd.V.leftCols(r).transpose() * inv_sqrt_l.asDiagonal() *
-                gs.U.transpose();
+        // B = diag(s_r) V_r^T diag(1/sqrt l) U_s^T: the r x n left factor scaled entrywise, then one
+        // product with U_s^T.
+        Mat<T> left = svd.V.leftCols(r).transpose();
+        detail::scale_columns(left, inv_sqrt_l);
+        for (Index i = 0; i < r; ++i) left.row(i) *= svd.s(i);
+        sol.B = detail::product(be, left, false, gs.U, true);
         break;
       }
       case Method::pinv: {
@@ -430,10 +458,15 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
           sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
         }
         phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
-        svd = be.svd(Mat<T>(W * e.vectors * sqrt_l.asDiagonal()));
+        Mat<T> M = detail::product(be, W, false, e.vectors, false);
+        detail::scale_columns(M, sqrt_l);
+        svd = be.svd(M);
         rep.seconds["svd"] = clock.lap();
         sol.A = svd.U.leftCols(r);
-        sol.B = (sol.A.transpose() * W) * e.vectors * keep.asDiagonal() * e.vectors.transpose();
+        // B = ((A^T W) U_s) diag(keep) U_s^T
+        Mat<T> AWU = detail::product(be, detail::product(be, sol.A, true, W, false), false, e.vectors, false);
+        detail::scale_columns(AWU, keep);
+        sol.B = detail::product(be, AWU, false, e.vectors, true);
         break;
       }
     }
@@ -467,10 +500,11 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
         rep.failure = std::string(method_name(opt.method)) + ": factors contain NaN or Inf";
       } else {
         // f = ||(W - AB) X||_F from R (R^T R = X X^T) or from G: ||E X||^2 = trace(E G E^T).
-        const Mat<T> E = W - sol.A * sol.B;
+        Mat<T> E = W;  // W - A B
+        be.gemm(false, false, T(-1), sol.A, sol.B, T(1), E);
         T f2;
-        if (gram_method) f2 = std::max(T(0), (E * G).cwiseProduct(E).sum());
-        else f2 = (E * R.transpose()).squaredNorm();
+        if (gram_method) f2 = std::max(T(0), detail::product(be, E, false, G, false).cwiseProduct(E).sum());
+        else f2 = detail::product(be, E, false, R, true).squaredNorm();
         sol.objective = sqrt(f2);
         rep.objective = Tr::to_double(sol.objective);
         rep.objective_decimal = Tr::to_decimal(sol.objective);

@@ -15,8 +15,9 @@
 //   eigh             ?syevd (ascending); info != 0 throws.
 //   cholesky_lower   ?potrf (lower); false on breakdown (info > 0), as torch.linalg.cholesky fails.
 //   inverse          ?getrf + ?getri (explicit inverse, as torch.linalg.inv); singular throws.
-//   gemm             C = alpha op(A) op(B) + beta C by cblas_?gemm (OpenBLAS, threaded); used by
-//                    the deep-factorization trainer (dynamics/), not by the COALA driver.
+//   gemm             C = alpha op(A) op(B) + beta C by cblas_?gemm (OpenBLAS, threaded): every
+//                    product of the driver (W R^T, A^T W, the report's E R^T, ...) and of the
+//                    deep-factorization trainer (dynamics/).
 //
 // Every LAPACK/BLAS call is timed and its nominal flop count (MAGMA testing/flops.h for the
 // factorizations, Golub & Van Loan's counts for the SVD and the symmetric eigensolver) added to

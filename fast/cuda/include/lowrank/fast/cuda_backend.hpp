@@ -117,7 +117,8 @@ template <class T> class CudaBackend {
   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
   Mat<T> inverse(const Mat<T>& M);
   // C = alpha op(A) op(B) + beta C by cublas?gemm, host matrices staged through device buffers
-  // (the deep-factorization trainer, dynamics/). Same contract as CpuBackend::gemm: beta == 0
+  // (every product of the driver and of the deep-factorization trainer; the operands are not
+  // yet device-resident between calls: issue 12, item 1). Same contract as CpuBackend::gemm: beta == 0
   // resizes C and never reads it; C must not share storage with A or B.
   void gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
 
