@@ -4,8 +4,10 @@
 // its share of the activations with its own backend, the ranks' factors meet on rank 0 (tree of
 // qr_R([R_a; R_b]), or MPI_Reduce of X X^T for the Gram methods), and rank 0 finishes exactly as
 // `lowrank solve` does (the same driver, options, report and output code) and writes the output
-// once. A rank that fails makes every rank exit 2 with the failing rank and its reason; nothing
-// is written.
+// once. A rank that fails makes every rank exit with the failing rank's code (2 refused input,
+// 3 breakdown with its report written, 4 I/O or system failure, 130/143 interrupted: the README's
+// table, as for `lowrank solve`) and one line naming that rank and its reason; nothing else is
+// written.
 #include <mpi.h>
 
 #include <iostream>
@@ -65,6 +67,7 @@ void run_typed(const Comm& comm, const MpiArgs& ma, const PreparedSolve& prep, c
   if (combine_r) st.combine = combine_name;
 
   std::string error;
+  int code = exit_code::ok;
   if (comm.rank() == 0) {
     try {
       const bool gram = is_gram_method(prep.opt.method);
@@ -97,9 +100,10 @@ void run_typed(const Comm& comm, const MpiArgs& ma, const PreparedSolve& prep, c
       print_solve_summary(a, f.report);
     } catch (const std::exception& e) {
       error = e.what();
+      code = exit_code_of(e);
     }
   }
-  comm.agree(error);
+  comm.agree(error, code);
 }
 
 void run(const Comm& comm, const MpiArgs& ma) {
@@ -109,6 +113,7 @@ void run(const Comm& comm, const MpiArgs& ma) {
   Plan plan;
   distributed::SplitMode split = distributed::SplitMode::automatic;
   std::string error;
+  int code = exit_code::ok;
   try {
     prep = prepare_solve(a);
     split = distributed::parse_split_mode(ma.split);
@@ -128,8 +133,9 @@ void run(const Comm& comm, const MpiArgs& ma) {
     }
   } catch (const std::exception& e) {
     error = e.what();
+    code = exit_code_of(e);
   }
-  comm.agree(error);
+  comm.agree(error, code);
   distributed::broadcast_plan(comm, plan, split);
 
   if (a.backend == "cpu") {
@@ -234,11 +240,11 @@ int main(int argc, char** argv) {
       code = e.get_exit_code();
     } catch (const lowrank::distributed::RankFailure& e) {
       if (rank == 0) std::cerr << "lowrank-mpi: error: " << e.what() << "\n";
-      code = 2;
+      code = e.exit_code();
     } catch (const lowrank::Error& e) {
       // Not agreed (an MPI call failed): every rank says what it saw.
       std::cerr << "lowrank-mpi: error (rank " << rank << "): " << e.what() << "\n";
-      code = 2;
+      code = e.exit_code();
     } catch (const std::exception& e) {
       std::cerr << "lowrank-mpi: internal error (rank " << rank << "): " << e.what() << "\n";
       code = 4;

@@ -5,6 +5,11 @@
 
 namespace lowrank {
 
+int exit_code_of(const std::exception& e) {
+  if (const auto* le = dynamic_cast<const Error*>(&e)) return le->exit_code();
+  return exit_code::io;
+}
+
 IoError::IoError(const std::string& path, const std::string& what, int errnum)
     : Error(path + ": " + what + ": " + std::strerror(errnum)) {}
 

@@ -9,7 +9,7 @@ void check_mpi(int rc, const char* call) {
   char msg[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(rc, msg, &len);
-  throw Error(std::string("MPI: ") + call + " failed: " + std::string(msg, std::size_t(len)));
+  throw IoError(std::string("MPI: ") + call + " failed: " + std::string(msg, std::size_t(len)));
 }
 
 Comm::Comm(MPI_Comm comm) : comm_(comm) {
@@ -18,7 +18,7 @@ Comm::Comm(MPI_Comm comm) : comm_(comm) {
   check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
 }
 
-void Comm::agree(const std::string& local_error) const {
+void Comm::agree(const std::string& local_error, int local_code) const {
   const bool failed = !local_error.empty();
   int in[2] = {failed ? -rank_ : -size_, failed ? 1 : 0};  // max(-rank) = the lowest failing rank
   int out[2] = {0, 0};
@@ -29,9 +29,11 @@ void Comm::agree(const std::string& local_error) const {
   if (failures == 0) return;
   std::string msg = rank_ == first ? local_error : std::string();
   bcast_bytes(msg, first);
+  int code = rank_ == first ? local_code : 0;
+  check_mpi(MPI_Bcast(&code, 1, MPI_INT, first, comm_), "MPI_Bcast (exit code)");
   std::string what = "rank " + std::to_string(first) + " of " + std::to_string(size_) + " failed: " + msg;
   if (failures > 1) what += " (and " + std::to_string(failures - 1) + " other rank" + (failures > 2 ? "s" : "") + ")";
-  throw RankFailure(first, failures, what, failed);
+  throw RankFailure(first, failures, what, failed, code);
 }
 
 namespace {

@@ -8,7 +8,8 @@
   shards    P > number of files, P > N (empty ranks), whole-file split, globs, mixed dtypes
   gram      the Gram baseline (svd-llm, MPI_Reduce of X X^T) against its summation bound
   failures  a bad shard on one rank: every rank exits 2, the message names the rank and the file,
-            no output folder appears; other refusals
+            no output folder appears; other refusals; a method breakdown: every rank exits 3,
+            rank 0's report.json (status failed) and no factors
   cuda      GPU ranks (NCCL tree); prints "SKIPPED: no CUDA device" where there is none
 
 The rounding bounds (also in distributed/README.md). Householder QR is columnwise backward stable:
@@ -395,16 +396,19 @@ def part_failures(e):
     W = os.path.join(c, "W.npy")
     base = ["solve", "-W", W, "-r", 8, "--backend", "cpu", "--block", 8, "-q"]
 
+    def every_rank_exits(tag, P, args, code):
+        # Each rank's own exit code recorded (mpirun then lets every rank finish instead of
+        # killing the others at the first non-zero exit, and itself exits 0).
+        rcdir = os.path.join(e.work, "rc_" + tag.replace(" ", "_"))
+        e.mpi(P, args, expect=None, rc_files=rcdir)
+        codes = sorted(open(f).read().strip() for f in glob.glob(os.path.join(rcdir, "rc.*")))
+        check(codes == [str(code)] * P, "%s: every one of the %d ranks exits %d (got %s)" % (tag, P, code, codes))
+
     def expect_fail(tag, P, args, needles, out, every_rank=False):
         p = e.mpi(P, base + args + ["-o", out], expect=2)
         check(p.returncode != 0, "%s: mpirun exits non-zero (%d)" % (tag, p.returncode))
         if every_rank:
-            # Again with each rank's own exit code recorded (mpirun then lets every rank finish
-            # instead of killing the others at the first non-zero exit, and itself exits 0).
-            rcdir = os.path.join(e.work, "rc_" + tag.replace(" ", "_"))
-            e.mpi(P, base + args + ["-o", out], expect=None, rc_files=rcdir)
-            codes = sorted(open(f).read().strip() for f in glob.glob(os.path.join(rcdir, "rc.*")))
-            check(codes == ["2"] * P, "%s: every one of the %d ranks exits 2 (got %s)" % (tag, P, codes))
+            every_rank_exits(tag, P, base + args + ["-o", out], 2)  # refused input
         for needle in needles:
             check(needle in p.stderr, "%s: the message has '%s'" % (tag, needle))
         msgs = [l for l in p.stderr.splitlines() if l.startswith("lowrank-mpi: error")]
@@ -448,6 +452,21 @@ def part_failures(e):
     open(afile, "w").write("x")
     p = e.mpi(2, base + acts(good) + ["-o", afile], expect=2)
     check(p.returncode != 0 and "exists and is not a directory" in p.stderr, "--out naming a file is refused")
+    # A method breakdown is exit 3 on every rank, as for lowrank solve, with rank 0's report
+    # (status failed) and no factors: svd-llm in float32 on data whose X X^T overflows.
+    c32 = os.path.join(e.corpus, "f32_overflow_1e20")
+    X32 = np.load(os.path.join(c32, "X.npy"))
+    halves = e.split(X32, [X32.shape[0] // 2, X32.shape[0] - X32.shape[0] // 2], "ovf_")
+    out = os.path.join(e.work, "out_breakdown")
+    bd = ["solve", "-W", os.path.join(c32, "W.npy"), "-r", 4, "--backend", "cpu", "--dtype", "float32",
+          "--method", "svd-llm", "-q"] + acts(halves) + ["-o", out]
+    p = e.mpi(2, bd, expect=3)
+    check(p.returncode != 0 and "not finite in float32" in p.stderr and "rank 0 of 2 failed" in p.stderr,
+          "svd-llm breakdown on 2 ranks: named (%s)" % p.stderr.strip())
+    rep = json.load(open(os.path.join(out, "report.json"))) if os.path.exists(os.path.join(out, "report.json")) else {}
+    check(rep.get("status") == "failed" and not os.path.exists(os.path.join(out, "A.npy")),
+          "svd-llm breakdown on 2 ranks: report.json says failed, no factors")
+    every_rank_exits("breakdown", 2, bd, 3)
     # And a good run after all that writes its folder.
     out = os.path.join(e.work, "out_ok")
     check(e.mpi(3, base + acts(good) + ["-o", out]).returncode == 0 and

@@ -24,6 +24,10 @@ class Error : public std::runtime_error {
   virtual int exit_code() const { return exit_code::refused; }
 };
 
+// The exit code an exception stands for (README, "Exit codes"): a lowrank::Error says its own;
+// anything else (std::bad_alloc, a filesystem_error, ...) is a system failure, exit_code::io.
+int exit_code_of(const std::exception& e);
+
 // A numerical method failed on input it accepted (Cholesky of an indefinite Gram matrix, a Gram
 // matrix that overflowed the working precision, ...). The driver turns it into a failed report.
 class Breakdown : public Error {

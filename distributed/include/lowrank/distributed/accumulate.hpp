@@ -58,6 +58,7 @@ Accumulated<typename Backend::Scalar> accumulate(const Comm& comm, std::unique_p
   // ---- local pass ----
   const auto t0 = clock::now();
   std::string error;
+  int code = exit_code::ok;
   Mat<T> local;
   Index my_rows = 0;
   bool started = false;
@@ -76,6 +77,7 @@ Accumulated<typename Backend::Scalar> accumulate(const Comm& comm, std::unique_p
       throw Error("local factor is " + shape_str(local.rows(), local.cols()) + ", expected " + shape_str(n, n));
   } catch (const std::exception& e) {
     error = e.what();
+    code = exit_code_of(e);
     bool named = !started;  // a backend that cannot start has nothing to do with the files
     for (const Piece& q : mine) named = named || error.find(plan.files[q.file]) != std::string::npos;
     if (!named && !mine.empty()) {
@@ -85,7 +87,7 @@ Accumulated<typename Backend::Scalar> accumulate(const Comm& comm, std::unique_p
     }
   }
   const double local_seconds = std::chrono::duration<double>(clock::now() - t0).count();
-  comm.agree(error);
+  comm.agree(error, code);
 
   // ---- combine ----
   const auto t1 = clock::now();

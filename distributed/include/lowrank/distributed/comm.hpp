@@ -20,18 +20,22 @@
 namespace lowrank::distributed {
 
 // Thrown on every rank by agree() when some rank failed: what() is
-// "rank K of P failed: <its message>" (plus how many others failed).
+// "rank K of P failed: <its message>" (plus how many others failed); exit_code() is the failing
+// rank's own (2 refused input, 3 breakdown, 4 I/O or system, 128 + signal), so every rank exits
+// with the code a single process would have.
 class RankFailure : public Error {
  public:
-  RankFailure(int failed_rank, int failures, const std::string& what, bool here)
-      : Error(what), failed_rank_(failed_rank), failures_(failures), here_(here) {}
+  RankFailure(int failed_rank, int failures, const std::string& what, bool here, int code)
+      : Error(what), failed_rank_(failed_rank), failures_(failures), here_(here), code_(code) {}
   int failed_rank() const { return failed_rank_; }
   int failures() const { return failures_; }
   bool failed_here() const { return here_; }  // this rank is one of the failures
+  int exit_code() const override { return code_; }
 
  private:
   int failed_rank_, failures_;
   bool here_;
+  int code_;
 };
 
 class Comm {
@@ -42,8 +46,10 @@ class Comm {
   int size() const { return size_; }
   MPI_Comm get() const { return comm_; }
 
-  // Every rank: "" = this rank is fine. Throws RankFailure on every rank if any failed.
-  void agree(const std::string& local_error) const;
+  // Every rank: "" = this rank is fine. Throws RankFailure on every rank if any failed, with the
+  // lowest failing rank's message and exit code (exit_code_of the exception it caught; a failure
+  // known only as a message, e.g. a failed MPI or NCCL call, is a system failure, exit 4).
+  void agree(const std::string& local_error, int local_code = exit_code::io) const;
 
   // Point to point, any length (sent in pieces of at most 1 GiB; MPI counts are int).
   void send_bytes(int dest, int tag, const std::string& bytes) const;
