@@ -168,8 +168,8 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
   long double f2 = 0;
   MatrixXd block;
   Eigen::VectorXd feature2 = Eigen::VectorXd::Zero(n);
-  X.reset();
-  while (X.next(8192, block)) {
+  BlockReader<double> blocks(X, 8192);
+  while (blocks.next(block)) {
     f2 += (E * block.cast<long double>().transpose()).squaredNorm();
     feature2 += block.colwise().squaredNorm().transpose();
   }

@@ -266,7 +266,8 @@ StoredCase load_case(const std::string& dir) {
   opt.mu = sc.mu;
   validate_problem(W.rows(), W.cols(), X, opt);
   MatrixXd block;
-  while (X.next(8192, block)) {
+  BlockReader<double> blocks(X, 8192);  // every row read: NaN/Inf and a short file are refused here
+  while (blocks.next(block)) {
   }
   const std::string rj = dir + "/reference.json";
   if (!fs::exists(rj)) throw Error(dir + ": no reference.json (generate it with `lowrank gen`)");

@@ -97,6 +97,56 @@ TEST(NpyRoundTrip, EmptyShapesRoundTrip) {
 
 // NpyRowStream must give the same rows for C and Fortran order and for every block size,
 // including blocks that do not divide N and blocks larger than N.
+// A source that declares `rows` rows but delivers blocks of the given shapes.
+class LyingSource final : public RowBlockSource {
+ public:
+  LyingSource(Index rows, Index cols, std::vector<std::pair<Index, Index>> blocks)
+      : rows_(rows), cols_(cols), blocks_(std::move(blocks)) {}
+  Index rows() const override { return rows_; }
+  Index cols() const override { return cols_; }
+  double data_unit_roundoff() const override { return 0x1p-53; }
+  void reset() override { at_ = 0; }
+  bool next(Index, MatrixXd& block) override {
+    if (at_ == blocks_.size()) return false;
+    block = MatrixXd::Ones(blocks_[at_].first, blocks_[at_].second);
+    ++at_;
+    return true;
+  }
+  std::string name() const override { return "lying"; }
+
+ private:
+  Index rows_, cols_;
+  std::vector<std::pair<Index, Index>> blocks_;
+  std::size_t at_ = 0;
+};
+
+template <class T> std::string block_loop_error(LyingSource src, Index block_rows) {
+  Mat<T> block;
+  try {
+    BlockReader<T> r(src, block_rows);
+    while (r.next(block)) {
+    }
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(BlockReader, RefusesASourceThatDoesNotDeliverWhatItDeclared) {
+  // Exact delivery, in blocks of at most block_rows: no error, every scalar type.
+  EXPECT_EQ(block_loop_error<double>(LyingSource(7, 3, {{4, 3}, {3, 3}}), 4), "");
+  EXPECT_EQ(block_loop_error<float>(LyingSource(7, 3, {{4, 3}, {3, 3}}), 4), "");
+  // Short, long, wider, oversized blocks: one message with the source and the counts.
+  EXPECT_EQ(block_loop_error<double>(LyingSource(7, 3, {{4, 3}}), 4), "lying: delivered 4 of its 7 rows");
+  EXPECT_EQ(block_loop_error<float>(LyingSource(7, 3, {{4, 3}}), 4), "lying: delivered 4 of its 7 rows");
+  EXPECT_EQ(block_loop_error<double>(LyingSource(7, 3, {{4, 3}, {4, 3}}), 4),
+            "lying: after 4 of 7 rows, a block of 4 x 3 (expected 1..3 rows of 3)");
+  EXPECT_EQ(block_loop_error<double>(LyingSource(7, 3, {{4, 2}}), 4),
+            "lying: after 0 of 7 rows, a block of 4 x 2 (expected 1..4 rows of 3)");
+  EXPECT_EQ(block_loop_error<double>(LyingSource(7, 3, {{5, 3}}), 4),
+            "lying: after 0 of 7 rows, a block of 5 x 3 (expected 1..4 rows of 3)");
+}
+
 TEST(NpyRowStream, FortranAndCOrderGiveTheSameBlocks) {
   ScratchDir dir;
   const MatrixXd x = gaussian(23, 6, 5);

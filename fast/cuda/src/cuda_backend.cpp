@@ -11,6 +11,7 @@
 #include <chrono>
 #include <climits>
 #include <deque>
+#include <optional>
 #include <cmath>
 #include <type_traits>
 #include <utility>
@@ -390,9 +391,10 @@ template <class T> struct CudaBackend<T>::Impl {
     std::deque<BlockEvents> ev;  // grows by one per block; references stay valid
     const bool row_major_block = hx && hx->row_major;
 
-    MatrixXd block;
+    Mat<T> block;
     Index done_rows = 0;
-    if (src) src->reset();
+    std::optional<BlockReader<T>> reader;  // the shared block loop: float read as float, row count checked
+    if (src) reader.emplace(*src, bmax);
     double host_fill = 0;
     Index i = 0;
     for (; done_rows < N; ++i) {
@@ -407,14 +409,10 @@ template <class T> struct CudaBackend<T>::Impl {
       if (src) {
         if (i >= 2) LR_CHECK(cudaEventSynchronize(ev[std::size_t(i - 2)].copy_end.get()));
         const auto t0 = std::chrono::steady_clock::now();
-        if (!src->next(bmax, block) || block.cols() != n || block.rows() < 1)
-          throw Error("row source " + src->name() + " ended or changed shape after " + std::to_string(done_rows) +
-                      " of " + std::to_string(N) + " rows");
+        if (!reader->next(block))  // (BlockReader throws first: the source declared N rows)
+          throw Error(src->name() + ": ended after " + std::to_string(done_rows) + " of " + std::to_string(N) + " rows");
         b = block.rows();
-        if (b > bmax || done_rows + b > N)
-          throw Error("row source " + src->name() + " returned a block of " + std::to_string(b) + " rows (asked <= " +
-                      std::to_string(std::min(bmax, N - done_rows)) + ")");
-        Eigen::Map<Mat<T>>(pinned[s].get(), b, n) = block.template cast<T>();
+        Eigen::Map<Mat<T>>(pinned[s].get(), b, n) = block;
         host_fill += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
 

@@ -9,6 +9,8 @@
 // A solve backend over scalar T provides
 //   using Scalar = T;
 //   std::string name() const;  std::string precision() const;
+// (accumulate_* read X through BlockReader<T>, row_source.hpp: the one block loop, with its
+// "delivered k of N rows" check)
 //   Mat<T> accumulate_r(RowBlockSource& X, Index block_rows);     // R (n x n), R^T R = X X^T
 //   Mat<T> accumulate_gram(RowBlockSource& X, Index block_rows);  // G = X X^T, working precision
 //   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);          // qr_R([R; rows])

@@ -35,10 +35,9 @@ template <class Backend>
 Mat<typename Backend::Scalar> stream_r(Backend& be, RowBlockSource& X, Index block_rows) {
   using T = typename Backend::Scalar;
   const Index n = X.cols();
-  Mat<T> R(0, n);
-  MatrixXd block;
-  X.reset();
-  while (X.next(block_rows, block)) R = be.stack_r(R, block.template cast<T>());
+  Mat<T> R(0, n), block;
+  BlockReader<T> blocks(X, block_rows);
+  while (blocks.next(block)) R = be.stack_r(R, block);
   if (R.rows() < n) {
     Mat<T> padded = Mat<T>::Zero(n, n);
     padded.topRows(R.rows()) = R;
@@ -53,14 +52,9 @@ template <class Backend>
 Mat<typename Backend::Scalar> stream_gram(Backend& be, RowBlockSource& X, Index block_rows) {
   using T = typename Backend::Scalar;
   const Index n = X.cols();
-  Mat<T> G = Mat<T>::Zero(n, n);
-  MatrixXd block;
-  X.reset();
-  Mat<T> b;
-  while (X.next(block_rows, block)) {
-    b = block.template cast<T>();
-    be.gemm(true, false, T(1), b, b, T(1), G);  // G += b^T b
-  }
+  Mat<T> G = Mat<T>::Zero(n, n), b;
+  BlockReader<T> blocks(X, block_rows);
+  while (blocks.next(b)) be.gemm(true, false, T(1), b, b, T(1), G);  // G += b^T b
   return G;
 }
 

@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "lowrank/core/matrix.hpp"
+#include "lowrank/core/error.hpp"
 #include "lowrank/core/npy.hpp"
 
 namespace lowrank {
@@ -32,6 +34,47 @@ class RowBlockSource {
     return true;
   }
   virtual std::string name() const = 0;
+};
+
+// The one block loop over X, used by every backend's streaming (stream_r / stream_gram in
+// driver.hpp, CpuBackend's TSQR and syrk, the CUDA pipeline's reader): resets the source, hands out
+// its blocks in T (float read straight as float by next_float, double by next, any other scalar,
+// e.g. mpreal, through double) and checks that the source delivers exactly the rows it declared,
+// in blocks of 1..block_rows rows of its width; anything else (a file that shrank, an iterator that
+// ended early or ran long) is an Error naming the source and the counts.
+template <class T> class BlockReader {
+ public:
+  BlockReader(RowBlockSource& X, Index block_rows) : X_(X), block_rows_(block_rows) { X_.reset(); }
+  // The next block into `block`; false at the end of X (after the row-count check).
+  bool next(Mat<T>& block) {
+    bool more;
+    if constexpr (std::is_same_v<T, double>) {
+      more = X_.next(block_rows_, block);
+    } else if constexpr (std::is_same_v<T, float>) {
+      more = X_.next_float(block_rows_, block);
+    } else {
+      more = X_.next(block_rows_, staged_);
+      if (more) block = staged_.template cast<T>();
+    }
+    if (!more) {
+      if (done_ != X_.rows())
+        throw Error(X_.name() + ": delivered " + std::to_string(done_) + " of its " + std::to_string(X_.rows()) +
+                    " rows");
+      return false;
+    }
+    if (block.cols() != X_.cols() || block.rows() < 1 || block.rows() > block_rows_ || done_ + block.rows() > X_.rows())
+      throw Error(X_.name() + ": after " + std::to_string(done_) + " of " + std::to_string(X_.rows()) +
+                  " rows, a block of " + shape_str(block.rows(), block.cols()) + " (expected 1.." +
+                  std::to_string(std::min(block_rows_, X_.rows() - done_)) + " rows of " + std::to_string(X_.cols()) + ")");
+    done_ += block.rows();
+    return true;
+  }
+  Index done() const { return done_; }  // rows delivered so far
+
+ private:
+  RowBlockSource& X_;
+  Index block_rows_, done_ = 0;
+  MatrixXd staged_;
 };
 
 // Rows of an .npy file, read block by block with buffered reads (C or Fortran order); only one
