@@ -92,7 +92,7 @@ nlohmann::json solve_report_json(const SolveArgs& a, const SolveReport& rep) {
 void write_solve_outputs(OutputFolder& out, const SolveArgs& a, const PreparedSolve& p, const SolvedFactors& f,
                          const nlohmann::json& report,
                          const std::vector<std::pair<std::string, MatrixXd>>& extra_files) {
-  if (f.report.status != "ok") {
+  if (!f.report.ok()) {
     // A breakdown: its report, and no factors (none of an earlier run either: the folder is replaced).
     write_file_atomic(out.file("report.json"), report.dump(2) + "\n");
     out.commit();

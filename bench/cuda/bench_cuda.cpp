@@ -412,16 +412,16 @@ void bench_e2e(const Args& a, Out& out, Index n, Index N, const std::vector<doub
     const double wall = now() - t0;
     const SolveReport& rep = sol.report;
     if (meth == Method::coala) coala_wall = wall;
-    if (meth == Method::coala && std::is_same<T, double>::value && rep.status == "ok") *f_ref = rep.objective;
-    const double rel = (*f_ref > 0 && rep.status == "ok") ? (rep.objective - *f_ref) / *f_ref : NAN;
+    if (meth == Method::coala && std::is_same<T, double>::value && rep.ok()) *f_ref = rep.objective;
+    const double rel = (*f_ref > 0 && rep.ok()) ? (rep.objective - *f_ref) / *f_ref : NAN;
     const StreamStats& st = be.last_stream();
     std::string phases;
     for (const auto& [k, v] : rep.seconds) phases += k + " " + fmt("%.2f", v) + "; ";
     const double main_res = be.svd_log().empty() ? NAN : be.svd_log().back().residual;
     out.row({dt, method_name(meth), std::to_string(a.m) + " x " + std::to_string(n) + ", N = " + std::to_string(N) +
                                         ", r = " + std::to_string(r),
-             fmt("%.2f", wall), meth == Method::svd_llm ? fmt("%.2f", coala_wall / wall) : "-", rep.status,
-             rep.status == "ok" ? fmt("%.6e", rep.objective) : rep.failure, fmt("%.2e", rel),
+             fmt("%.2f", wall), meth == Method::svd_llm ? fmt("%.2f", coala_wall / wall) : "-", status_name(rep.status),
+             rep.ok() ? fmt("%.6e", rep.objective) : rep.failure, fmt("%.2e", rel),
              fmt("%.1f%%", 100 * st.hidden_fraction), fmt("%.2e", main_res), phases},
             {{"section", "e2e"}, {"dtype", dt}, {"method", method_name(meth)}, {"m", a.m}, {"n", n}, {"N", N},
              {"rank", r}, {"seconds_wall", wall}, {"coala_over_this", meth == Method::svd_llm ? coala_wall / wall : 1.0},

@@ -15,6 +15,7 @@ const std::vector<std::string>& method_names() {
 }
 
 const char* method_name(Method m) { return method_names()[static_cast<int>(m)].c_str(); }
+const char* status_name(SolveStatus s) { return s == SolveStatus::ok ? "ok" : "failed"; }
 
 Method parse_method(const std::string& s) {
   const auto& names = method_names();
@@ -53,7 +54,7 @@ nlohmann::json to_json(const SolveReport& r) {
   j["shape"] = {{"m", r.m}, {"n", r.n}, {"N", r.N}};
   j["rank"] = r.rank;
   j["mu"] = r.mu;
-  j["status"] = r.status;
+  j["status"] = status_name(r.status);
   if (!r.failure.empty()) j["failure"] = r.failure;
   j["objective"] = r.objective;
   j["objective_decimal"] = r.objective_decimal;
@@ -74,7 +75,15 @@ nlohmann::json to_json(const SolveReport& r) {
   }
   j["notes"] = r.notes;
   j["seconds"] = r.seconds;
-  j["extra"] = r.extra;
+  nlohmann::json extra = r.extra;
+  if (r.wx_rank >= 0) {
+    extra["wx_s_k"] = r.wx_s_k;
+    extra["wx_s_k_plus_1"] = r.wx_s_k_plus_1;
+  }
+  if (r.perp_gap) extra["perp_gap"] = *r.perp_gap;
+  if (r.fallback_shift) extra["fallback_shift"] = *r.fallback_shift;
+  if (r.damping) extra["damping"] = *r.damping;
+  j["extra"] = extra;
   if (!r.blas.config.empty())
     j["blas"] = {{"config", r.blas.config}, {"kernel", r.blas.kernel}, {"threads", r.blas.threads}};
   j["peak_rss_bytes"] = r.peak_rss_bytes;

@@ -106,7 +106,7 @@ ReferenceSolution compute_reference(const MatrixXd& W, RowBlockSource& X, Index 
   opt.rank = rank;
   opt.mu = mu;
   Solution<mpreal> s = solve(be, to_mp(W), X, opt);
-  if (s.report.status != "ok") throw Error("reference solve failed: " + s.report.failure);
+  if (!s.report.ok()) throw Error("reference solve failed: " + s.report.failure);
   const SolveReport& rep = s.report;
   ReferenceSolution ref;
   ref.m = W.rows();

@@ -73,7 +73,7 @@ CheckResult check_convergence(const ProveOptions& opt) {
       auto svd_at = [&](Index i) { return i < wx.s.size() ? wx.s(i).toDouble() : 0.0; };
       if (p.r == 0) na = "r = 0";
       else if (k == 0) na = "W X = 0";
-      else if (lim.sol.report.status != "ok") na = "limit failed: " + lim.sol.report.failure;
+      else if (!lim.sol.report.ok()) na = "limit failed: " + lim.sol.report.failure;
       else if (lim.sol.report.wx_rank != k)
         na = "numerical rank(WX) " + std::to_string(lim.sol.report.wx_rank) + " != exact rank " + std::to_string(k) +
              ": tiny s_i(WX) are data, the exact limit is another matrix";
@@ -83,7 +83,7 @@ CheckResult check_convergence(const ProveOptions& opt) {
         continue;
       }
     }
-    c.expect(lim.sol.report.status == "ok" && lim.sol.report.wx_rank == k,
+    c.expect(lim.sol.report.ok() && lim.sol.report.wx_rank == k,
              p.name + ": limit method failed or decided rank(WX) = " + std::to_string(lim.sol.report.wx_rank) + " != " + std::to_string(k));
     const double nW2 = norm2d(p.W), nWF = W.norm().toDouble();
     const bool big = k >= p.r;

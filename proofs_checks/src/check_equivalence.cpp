@@ -31,11 +31,11 @@ CheckResult check_equivalence(const ProveOptions& opt) {
   for (const Problem& p : cases) {
     const RefRun co = ref_solve(p, Method::coala);
     const Sensitivity s = sensitivity(p, co.sol.report);
-    c.expect(co.sol.report.status == "ok" && co.sol.report.x_rank == p.n(), p.name + ": COALA failed or X not of full row rank");
+    c.expect(co.sol.report.ok() && co.sol.report.x_rank == p.n(), p.name + ": COALA failed or X not of full row rank");
     const double denom = u * double(p.dim()) * (s.kappa_g() + s.kappa_c() + s.kappa_x) * s.norm_wf;
     for (Method m : {Method::svd_llm, Method::svd_llm_v2, Method::pinv}) {
       const RefRun r = ref_solve(p, m);
-      const bool ran = r.sol.report.status == "ok";
+      const bool ran = r.sol.report.ok();
       const double diff = ran ? (r.Wp - co.Wp).norm().toDouble() : INFINITY;
       const double ratio = diff / denom;
       const bool ok = ran && ratio < thr && r.sol.report.notes.empty();

@@ -56,7 +56,7 @@ Run run_fast(const Problem& p, Method m, const MatrixMP& Wstar) {
   Run run;
   try {
     const Solution<T> s = solve(be, Mat<T>(p.W.cast<T>()), X, o);
-    run.failed = s.report.status != "ok";
+    run.failed = !s.report.ok();
     run.fallback = !s.report.notes.empty();
     if (!run.failed)
       run.err = ((mp(s.A.template cast<double>()) * mp(s.B.template cast<double>()) - Wstar).norm() / Wstar.norm()).toDouble();

@@ -46,8 +46,8 @@ CheckResult check_nearest(const ProveOptions& opt) {
   for (const Problem& p : nearest_cases(opt.quick)) {
     const MatrixMP W = mp(p.W), Xp = mp(p.X).transpose();
     const RefRun co = ref_solve(p, Method::coala), pi = ref_solve(p, Method::pinv);
-    c.expect(co.sol.report.status == "ok" && pi.sol.report.status == "ok", p.name + ": COALA or pinv failed");
-    if (co.sol.report.status != "ok" || pi.sol.report.status != "ok") continue;
+    c.expect(co.sol.report.ok() && pi.sol.report.ok(), p.name + ": COALA or pinv failed");
+    if (!co.sol.report.ok() || !pi.sol.report.ok()) continue;
     const Index rho = co.sol.report.x_rank;
     const ThinSvd<mpreal> sx = mp_svd(Xp), wx = mp_svd(MatrixMP(W * Xp));
     Index k = 0;

@@ -68,7 +68,7 @@ CheckResult check_self_consistency(const ProveOptions& opt) {
         const RefRun lo = ref_solve(p, m, p.mu);
         set_reference_bits(2 * bits);
         const RefRun hi = ref_solve(p, m, p.mu);
-        const bool ran = lo.sol.report.status == "ok" && hi.sol.report.status == "ok";
+        const bool ran = lo.sol.report.ok() && hi.sol.report.ok();
         double rW = INFINITY, rs = INFINITY, rel = INFINITY;
         if (ran) {
           const mpreal dW = (MatrixMP(lo.Wp.cast<mpreal>()) - hi.Wp).norm();

@@ -56,7 +56,7 @@ RefRun ref_solve(const Problem& p, Method method, double mu, Index block_rows) {
   o.mu = mu;
   o.block_rows = block_rows;
   RefRun run{solve(be, mp(p.W), X, o), MatrixMP()};
-  if (run.sol.report.status == "ok") run.Wp = run.sol.A * run.sol.B;
+  if (run.sol.report.ok()) run.Wp = run.sol.A * run.sol.B;
   return run;
 }
 

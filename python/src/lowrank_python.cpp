@@ -398,7 +398,7 @@ nb::tuple solve(const AnyArray& W, RowBlockSource& X, Index rank, double mu, con
     f = backends::solve_with_backend(backend, req, Wm, X, opt);
   }
   const std::string report = to_json(f.report).dump();
-  if (f.report.status != "ok") return nb::make_tuple(nb::none(), nb::none(), report);
+  if (!f.report.ok()) return nb::make_tuple(nb::none(), nb::none(), report);
   // Factors in the working precision, as `lowrank solve` writes them (the reference's in float64).
   const Dtype out = backend == "reference" ? Dtype::float64 : req.dtype;
   return nb::make_tuple(to_numpy(f.A, out), to_numpy(f.B, out), report);

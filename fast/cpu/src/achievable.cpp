@@ -63,7 +63,7 @@ AchievableAccuracy run(const MatrixXd& W, RowBlockSource& X, const ReferenceSolu
     PerturbedRows Xp(X, u, o.seed, std::uint64_t(k));
     CpuBackend<T> be;
     const Solution<T> s = solve(be, Wp, Xp, so);
-    if (s.report.status != "ok") continue;  // a stable method does not break down; skip, say nothing
+    if (!s.report.ok()) continue;  // a stable method does not break down; skip, say nothing
     CandidateFactors c;
     c.A = s.A.template cast<double>();
     c.B = s.B.template cast<double>();

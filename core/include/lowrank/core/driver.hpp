@@ -352,12 +352,12 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
             sol.A.rightCols(r - k) = s2.U.leftCols(r - k);
             const Index j = r - k;
             const double g2 = Tr::to_double(s2.s(j - 1)) - (j < s2.s.size() ? Tr::to_double(s2.s(j)) : 0.0);
-            rep.extra["perp_gap"] = g2;  // gap of (I - U_k U_k^T) W at r - k: second gap of the bound
+            rep.perp_gap = g2;  // gap of (I - U_k U_k^T) W at r - k: second gap of the bound
             rep.notes.push_back("rank(WX) = " + std::to_string(k) + " < r: completed with the top " +
                                 std::to_string(r - k) + " directions of (I - U_k U_k^T) W");
           }
-          rep.extra["wx_s_k"] = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
-          rep.extra["wx_s_k_plus_1"] = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
+          rep.wx_s_k = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
+          rep.wx_s_k_plus_1 = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
         }
         sol.B = detail::product(be, sol.A, true, W, false);
         break;
@@ -371,11 +371,11 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
             const T lmin = detail::eigenvalues(be, G)(0);
             const T shift = -lmin + T(1e-6);
             rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
-            rep.extra["fallback_shift"] = Tr::to_double(shift);
+            rep.fallback_shift = Tr::to_double(shift);
             Mat<T> Gs = G;
             Gs.diagonal().array() += shift;
             if (!be.cholesky_lower(Gs, L)) {
-              rep.status = "failed";
+              rep.status = SolveStatus::failed;
               rep.failure = "svd-llm: Cholesky failed again after SVD-LLM's shift";
             }
           }
@@ -388,17 +388,17 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
             Gd.diagonal().array() += T(d) * mean_diag;
             if (be.cholesky_lower(Gd, L)) break;
             if (tries == 60) {
-              rep.status = "failed";
+              rep.status = SolveStatus::failed;
               rep.failure = "damped: Cholesky failed for every damping up to 2^60 * 0.01";
               break;
             }
             d *= 2;
           }
-          rep.extra["damping"] = d;
+          rep.damping = d;
           if (d > 0.01) rep.notes.push_back("damping doubled to d = " + std::to_string(d));
         }
         rep.seconds["cholesky"] = clock.lap();
-        if (rep.status != "ok") break;
+        if (!rep.ok()) break;
         phase("svd of W L, " + shape_str(m, n));
         svd = be.svd(detail::product(be, W, false, L, false));
         rep.seconds["svd"] = clock.lap();
@@ -467,7 +467,7 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
     rep.seconds["factors"] = clock.lap();
 
     // Report: singular values of the decomposed matrix, gap at the cut, uniqueness, objective.
-    if (rep.status == "ok") {
+    if (rep.ok()) {
       const Index k = svd.s.size();
       sol.singular_values = svd.s;
       T tail2(0);
@@ -490,7 +490,7 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
 
       bool finite = sol.A.allFinite() && sol.B.allFinite();
       if (!finite) {
-        rep.status = "failed";
+        rep.status = SolveStatus::failed;
         rep.failure = std::string(method_name(opt.method)) + ": factors contain NaN or Inf";
       } else {
         // f = ||(W - AB) X||_F from R (R^T R = X X^T) or from G: ||E X||^2 = trace(E G E^T).
@@ -506,7 +506,7 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
       }
     }
   } catch (const Breakdown& b) {
-    rep.status = "failed";
+    rep.status = SolveStatus::failed;
     rep.failure = std::string(method_name(opt.method)) + ": " + b.what();
     sol.A.resize(0, 0);
     sol.B.resize(0, 0);

@@ -2,6 +2,7 @@
 // The problem a solver is asked, and what it reports (MATH.md 1.1 - 1.3).
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,11 @@ enum class Method { coala, limit, svd_llm, svd_llm_v2, pinv, damped };
 const char* method_name(Method m);
 Method parse_method(const std::string& s);
 const std::vector<std::string>& method_names();
+
+// A solve's outcome: ok, or failed (a method that broke down on input it accepted: its report
+// says why in `failure`, and it has no factors). report.json writes status_name().
+enum class SolveStatus { ok, failed };
+const char* status_name(SolveStatus s);  // "ok", "failed"
 
 struct SolveOptions {
   Method method = Method::coala;
@@ -34,8 +40,9 @@ struct SolveReport {
   std::string method, backend, precision;
   Index m = 0, n = 0, N = 0, rank = 0;
   double mu = 0.0;
-  std::string status = "ok";     // "ok" or "failed"
+  SolveStatus status = SolveStatus::ok;
   std::string failure;           // why, when failed
+  bool ok() const { return status == SolveStatus::ok; }
   double objective = 0.0;        // ||(W - AB) X||_F
   std::string objective_decimal;
   double objective_mu = 0.0;     // sqrt(||(W - AB)X||^2 + mu ||W - AB||^2)
@@ -51,9 +58,16 @@ struct SolveReport {
   std::vector<double> x_singular_values;
   Index wx_rank = -1;                              // limit: k = rank(W X), -1 if not computed
   double wx_rank_tol = 0.0;
+  double wx_s_k = 0.0, wx_s_k_plus_1 = 0.0;        // limit: s_k and s_{k+1} of W R^T (when wx_rank >= 0)
+  std::optional<double> perp_gap;                  // limit, k < r: gap of (I - U_k U_k^T) W at r - k
+  std::optional<double> fallback_shift;            // svd-llm: the shift its fallback added, when it fired
+  std::optional<double> damping;                   // damped: the d of G + d mean(diag G) I that worked
   std::vector<std::string> notes;                  // fallbacks fired, damping used, ...
   std::map<std::string, double> seconds;           // per phase
-  std::map<std::string, double> extra;             // method-specific numbers (damping factor, shift)
+  // The backend's own counters (cpu: GFLOP/s and seconds per LAPACK/BLAS kernel, bytes held while
+  // accumulating; cuda: stream overlap, per-SVD checks). report.json's "extra" holds these and,
+  // under the same names, the typed method fields above (perp_gap, wx_s_k, fallback_shift, ...).
+  std::map<std::string, double> extra;
   // The BLAS under a cpu solve (empty for the other backends): its build, the kernel it chose for
   // this CPU, the threads. Together with the inputs they fix the bits of the factors.
   struct Blas {
