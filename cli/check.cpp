@@ -52,7 +52,7 @@ void run_check(const CheckArgs& a) {
     ref = compute_reference(W, *X, a.rank, a.mu, a.bits);
   }
   const CandidateFactors cand = load_candidate(a.a, a.b);
-  const CheckResult res = backends::judge(W, *X, ref, cand, jopt);
+  const CandidateCheck res = backends::judge(W, *X, ref, cand, jopt);
   if (a.json) {
     nlohmann::json j = to_json(res);
     j["case"] = name;

@@ -154,7 +154,7 @@ Row run_case(const nlohmann::json& entry, const std::string& corpus, const std::
     backends::JudgeOptions jopt;
     jopt.ratio_version = a.ratio_version;
     jopt.achievable_samples = a.achievable_samples;
-    const CheckResult res = backends::judge(W, X, sc.ref, cand, jopt);
+    const CandidateCheck res = backends::judge(W, X, sc.ref, cand, jopt);
     row.check = to_json(res);
     row.verdict = verdict_name(res.verdict);
     if (res.verdict != Verdict::pass) row.reason = res.reasons.empty() ? "" : res.reasons.front();

@@ -16,13 +16,13 @@ void validate(const JudgeOptions& opt) {
     throw Error("threshold must be a finite number > 0, got " + std::to_string(opt.threshold));
 }
 
-CheckResult judge(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref, const CandidateFactors& cand,
+CandidateCheck judge(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref, const CandidateFactors& cand,
                   const JudgeOptions& opt) {
   validate(opt);
   CheckOptions copt;
   copt.ratio_version = opt.ratio_version;
   copt.threshold = opt.threshold;
-  CheckResult res = check_candidate(W, X, ref, cand, copt);
+  CandidateCheck res = check_candidate(W, X, ref, cand, copt);
   if (opt.ratio_version >= 2 && opt.achievable_samples > 0 && res.verdict == Verdict::pass) {
     AchievableOptions ao;
     ao.samples = opt.achievable_samples;

@@ -91,7 +91,7 @@ std::string fmt(double x, int prec = 3) {
 // The checker's own rounding in f(AB) (header of this file) is removed from the excess first: the
 // square root of the second-order form would otherwise turn long double noise (1e-21 on an f of
 // 1e-2) into a ratio of hundreds.
-double objective_ratio_v2(const CheckResult& res, const ReferenceSolution& ref) {
+double objective_ratio_v2(const CandidateCheck& res, const ReferenceSolution& ref) {
   const long double u_ld = std::numeric_limits<long double>::epsilon() / 2;
   const double eval_error = double((ref.rank + ref.n + 2) * u_ld) * ref.norm_w_2 * ref.norm_xmu_2() *
                             std::sqrt(double(std::min(ref.m, ref.n)));
@@ -112,11 +112,11 @@ double objective_ratio_v2(const CheckResult& res, const ReferenceSolution& ref) 
 
 }  // namespace
 
-CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
+CandidateCheck check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
                             const CandidateFactors& cand, const CheckOptions& opt) {
   if (opt.ratio_version != 1 && opt.ratio_version != 2)
     throw Error("ratio version " + std::to_string(opt.ratio_version) + " unknown (1 or 2)");
-  CheckResult res;
+  CandidateCheck res;
   res.ratio_version = opt.ratio_version;
   if (!(opt.threshold > 0) || !std::isfinite(opt.threshold))
     throw Error("threshold must be a finite number > 0, got " + std::to_string(opt.threshold));
@@ -228,7 +228,7 @@ CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const Referenc
   return res;
 }
 
-void apply_achievable(CheckResult& res, const ReferenceSolution& ref, const AchievableAccuracy& a) {
+void apply_achievable(CandidateCheck& res, const ReferenceSolution& ref, const AchievableAccuracy& a) {
   if (res.verdict != Verdict::pass || a.samples == 0 || !res.objective_computed) return;
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -268,7 +268,7 @@ void apply_achievable(CheckResult& res, const ReferenceSolution& ref, const Achi
   }
 }
 
-nlohmann::json to_json(const CheckResult& r) {
+nlohmann::json to_json(const CandidateCheck& r) {
   nlohmann::json j;
   j["verdict"] = verdict_name(r.verdict);
   j["reasons"] = r.reasons;
@@ -301,7 +301,7 @@ nlohmann::json to_json(const CheckResult& r) {
   return j;
 }
 
-std::string format_check(const CheckResult& r) {
+std::string format_check(const CandidateCheck& r) {
   std::ostringstream o;
   o << "  problem: W " << shape_str(r.m, r.n) << ", X " << shape_str(r.N, r.n) << " (N x n), r = " << r.rank
     << ", mu = " << r.mu << "\n";

@@ -366,7 +366,7 @@ backends::JudgeOptions judge_options(int ratio_version, int achievable_samples, 
 }
 
 // (check JSON, the table `lowrank check` prints, the reference as a dict)
-nb::tuple check_result(const CheckResult& res, const ReferenceSolution& ref) {
+nb::tuple check_result(const CandidateCheck& res, const ReferenceSolution& ref) {
   return nb::make_tuple(to_json(res).dump(), format_check(res), reference_dict(ref));
 }
 
@@ -412,7 +412,7 @@ nb::tuple check(const AnyArray& A, const AnyArray& B, const AnyArray& W, RowBloc
   require_finite(Wm, "weights W");
   const CandidateFactors cand = candidate(A, B);
   ReferenceSolution ref;
-  CheckResult res;
+  CandidateCheck res;
   {
     nb::gil_scoped_release release;
     ref = data::compute_reference(Wm, X, rank, mu, bits);
@@ -426,7 +426,7 @@ nb::tuple check_case(const AnyArray& A, const AnyArray& B, const std::string& di
   const backends::JudgeOptions jopt = judge_options(ratio_version, achievable_samples, threshold);
   const CandidateFactors cand = candidate(A, B);
   ReferenceSolution ref;
-  CheckResult res;
+  CandidateCheck res;
   {
     nb::gil_scoped_release release;
     data::StoredCase sc = data::load_case(dir);

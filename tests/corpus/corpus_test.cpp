@@ -42,7 +42,7 @@ Loaded load(const std::string& name) {
   return l;
 }
 
-CheckResult judge(const Loaded& l, const MatrixXd& A, const MatrixXd& B, Dtype dt = Dtype::float64) {
+CandidateCheck judge(const Loaded& l, const MatrixXd& A, const MatrixXd& B, Dtype dt = Dtype::float64) {
   NpyRowStream X(l.sc.x_path);
   CandidateFactors c;
   c.A = A;
@@ -187,13 +187,13 @@ TEST(Check, ReferencePassesPerturbedFails) {
   const MatrixXd A = read_matrix(kCorpus + "/well_conditioned_16/A_ref.npy");
   const MatrixXd B = read_matrix(kCorpus + "/well_conditioned_16/B_ref.npy");
   const double u = 0x1p-53;
-  CheckResult ok = judge(l, A, B);
+  CandidateCheck ok = judge(l, A, B);
   EXPECT_TRUE(ok.pass) << format_check(ok);
   EXPECT_TRUE(ok.forward_judged);
   EXPECT_LT(ok.forward_ratio, 1.0);  // the reference, rounded once: error <= u, ratio <= 1/(kappa d) = 0.12
-  CheckResult small = judge(l, A * (1 + u), B);
+  CandidateCheck small = judge(l, A * (1 + u), B);
   EXPECT_TRUE(small.pass) << format_check(small);
-  CheckResult bad = judge(l, A * (1 + 1e3 * u), B);
+  CandidateCheck bad = judge(l, A * (1 + 1e3 * u), B);
   EXPECT_FALSE(bad.pass);
   EXPECT_GT(bad.forward_ratio, 100.0);
   ASSERT_FALSE(bad.reasons.empty());
@@ -215,7 +215,7 @@ TEST(Check, WrongRankShapeNaNFailWithReasons) {
   MatrixXd A5(A.rows(), 5), B5(5, B.cols());
   A5 << A, A.col(0);
   B5 << B, B.row(0);
-  CheckResult r = judge(l, A5, B5);
+  CandidateCheck r = judge(l, A5, B5);
   EXPECT_FALSE(r.pass);
   EXPECT_FALSE(r.rank_ok);
   EXPECT_NE(r.reasons.at(0).find("rank above r"), std::string::npos);
@@ -256,7 +256,7 @@ TEST(Check, NonUniqueJudgesObjectiveOnly) {
   const MatrixXd W1 = U1 * (U1.transpose() * l.W), W2 = U2 * (U2.transpose() * l.W);
   EXPECT_GT((W1 - W2).norm() / W1.norm(), 0.1);  // far apart
   for (const MatrixXd* Ur : {&U1, &U2}) {
-    const CheckResult r = judge(l, *Ur, Ur->transpose() * l.W);
+    const CandidateCheck r = judge(l, *Ur, Ur->transpose() * l.W);
     EXPECT_TRUE(r.pass) << format_check(r);
     EXPECT_FALSE(r.forward_judged);
     EXPECT_NE(r.forward_note.find("objective only"), std::string::npos);

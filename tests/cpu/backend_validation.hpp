@@ -179,7 +179,7 @@ inline Bounds bounds_for(const Case& c, const Reference& ref, double u) {
 }
 
 // What the backend returns, rounded to double, with its errors measured in long double.
-struct Candidate {
+struct CandidateRun {
   SolveReport rep;
   MatrixXd Wp;
   double forward = 0;    // ||W'_c - W'_*||_F / ||W||
@@ -188,12 +188,12 @@ struct Candidate {
 };
 
 template <class B>
-Candidate run_candidate(B& be, const Case& c, const Reference& ref, SolveOptions opt, bool one_block = false) {
+CandidateRun run_candidate(B& be, const Case& c, const Reference& ref, SolveOptions opt, bool one_block = false) {
   using T = typename B::Scalar;
   MatrixRowSource src(c.X, c.u_data, c.name);
   if (one_block) opt.block_rows = std::max<Index>(1, c.X.rows());
   Solution<T> s = solve(be, Mat<T>(c.W.cast<T>()), src, opt);
-  Candidate out;
+  CandidateRun out;
   out.rep = s.report;
   if (!s.report.ok()) return out;
   const MatrixXd A = s.A.template cast<double>(), Bf = s.B.template cast<double>();
@@ -219,7 +219,7 @@ inline double reference_objective(const Case& c, const Reference& ref) {
 // (F) and (G) the predicted ratio of the two errors is rho = ||W|| ||X|| / (s_r + s_{r+1}) (u ||W||^2
 // ||X||^2 / (gap (s_r + s_{r+1})) against u ||W|| ||X|| / gap); the cases assert rho >= 50 first, so
 // 10 leaves the constants a factor >= 5.
-inline bool gram_failure_shown(const Candidate& cand, double coala_forward) {
+inline bool gram_failure_shown(const CandidateRun& cand, double coala_forward) {
   if (!cand.rep.ok()) return true;
   for (const auto& note : cand.rep.notes)
     if (note.find("fallback fired") != std::string::npos || note.find("damping doubled") != std::string::npos)
@@ -294,7 +294,7 @@ TYPED_TEST_P(BackendValidation, WellConditionedAllMethodsWithinBounds) {
     Case c = base;
     c.opt.method = m;
     TypeParam be = this->make();
-    const Candidate cand = run_candidate(be, c, ref, c.opt);
+    const CandidateRun cand = run_candidate(be, c, ref, c.opt);
     ASSERT_TRUE(cand.rep.ok()) << method_name(m) << ": " << cand.rep.failure;
     ASSERT_TRUE(cand.finite);
     const double bound = (m == Method::coala || m == Method::limit) ? b.coala : b.gram;
@@ -310,7 +310,7 @@ TYPED_TEST_P(BackendValidation, WellConditionedAllMethodsWithinBounds) {
   Case c = base;
   c.opt.method = Method::damped;
   TypeParam be = this->make();
-  const Candidate cand = run_candidate(be, c, ref, c.opt);
+  const CandidateRun cand = run_candidate(be, c, ref, c.opt);
   ASSERT_TRUE(cand.rep.ok());
   const double bias = ref.wnorm * ref.wnorm * 0.01 * (c.X.squaredNorm() / double(c.X.cols())) /
                       (ref.gap * (ref.s_r + ref.s_r1));
@@ -334,7 +334,7 @@ TYPED_TEST_P(BackendValidation, IllConditionedCoalaAccurateGramFails) {
   double coala_forward = 0;
   {
     TypeParam be = this->make();
-    const Candidate cand = run_candidate(be, base, ref, base.opt);
+    const CandidateRun cand = run_candidate(be, base, ref, base.opt);
     ASSERT_TRUE(cand.rep.ok()) << cand.rep.failure;
     EXPECT_LE(cand.forward, b.coala) << "COALA forward error " << cand.forward << ", bound " << b.coala;
     show("ill coala " + ScalarTraits<T>::name(), cand.forward, b.coala);
@@ -344,7 +344,7 @@ TYPED_TEST_P(BackendValidation, IllConditionedCoalaAccurateGramFails) {
     Case c = base;
     c.opt.method = m;
     TypeParam be = this->make();
-    Candidate cand;
+    CandidateRun cand;
     try {
       cand = run_candidate(be, c, ref, c.opt);
     } catch (const Error& e) {  // a loud LAPACK failure is a failure mode too
@@ -362,7 +362,7 @@ TYPED_TEST_P(BackendValidation, IllConditionedCoalaAccurateGramFails) {
   Case c = base;
   c.opt.method = Method::svd_llm;
   TypeParam be = this->make();
-  const Candidate cand = run_candidate(be, c, ref, c.opt);
+  const CandidateRun cand = run_candidate(be, c, ref, c.opt);
   bool fired = !cand.rep.ok();
   for (const auto& note : cand.rep.notes) fired |= note.find("fallback fired") != std::string::npos;
   EXPECT_TRUE(fired) << "SVD-LLM's Cholesky did not break down on kappa(G) = kappa(X)^2";
@@ -384,7 +384,7 @@ TYPED_TEST_P(BackendValidation, OutlierChannels) {
   const Bounds b = bounds_for(c, ref, this->u());
   ASSERT_LT(b.coala, 1e-1);
   TypeParam be = this->make();
-  const Candidate cand = run_candidate(be, c, ref, c.opt);
+  const CandidateRun cand = run_candidate(be, c, ref, c.opt);
   ASSERT_TRUE(cand.rep.ok());
   EXPECT_LE(cand.forward, b.coala);
   show("outliers coala " + ScalarTraits<T>::name(), cand.forward, b.coala);
@@ -408,7 +408,7 @@ TYPED_TEST_P(BackendValidation, RankDeficientAndFewTokens) {
       const Reference ref = reference_solve(c);
       const Bounds b = bounds_for(c, ref, this->u());
       TypeParam be = this->make();
-      const Candidate cand = run_candidate(be, c, ref, c.opt);
+      const CandidateRun cand = run_candidate(be, c, ref, c.opt);
       ASSERT_TRUE(cand.rep.ok()) << sh.name;
       const double f_star = reference_objective(c, ref);
       EXPECT_LE(cand.objective - f_star, b.objective) << sh.name << ": objective excess";
@@ -420,7 +420,7 @@ TYPED_TEST_P(BackendValidation, RankDeficientAndFewTokens) {
     const Bounds b = bounds_for(c, ref, this->u());
     ASSERT_LT(b.coala, 1e-1);
     TypeParam be = this->make();
-    const Candidate cand = run_candidate(be, c, ref, c.opt);
+    const CandidateRun cand = run_candidate(be, c, ref, c.opt);
     ASSERT_TRUE(cand.rep.ok());
     EXPECT_LE(cand.forward, b.coala) << sh.name << ", mu > 0";
     show(std::string(sh.name) + " mu>0 coala " + ScalarTraits<T>::name(), cand.forward, b.coala);
@@ -445,7 +445,7 @@ TYPED_TEST_P(BackendValidation, FewerTokensThanRankLimit) {
   const Reference ref = reference_solve(c);
   ASSERT_EQ(ref.rep.wx_rank, 12);
   TypeParam be = this->make();
-  const Candidate cand = run_candidate(be, c, ref, c.opt);
+  const CandidateRun cand = run_candidate(be, c, ref, c.opt);
   ASSERT_TRUE(cand.rep.ok());
   EXPECT_EQ(cand.rep.wx_rank, 12);
   const double u = this->u();
@@ -477,7 +477,7 @@ TYPED_TEST_P(BackendValidation, BlockedAndInMemoryAgree) {
   MatrixRowSource all(c.X, c.u_data);
   const Index N = c.X.rows();
   const Mat<T> R_mem = mem.accumulate_r(all, BackendHooks<TypeParam>::in_memory_needs_one_block ? N : 64);
-  const Candidate c_mem = run_candidate(mem, c, ref, c.opt, BackendHooks<TypeParam>::in_memory_needs_one_block);
+  const CandidateRun c_mem = run_candidate(mem, c, ref, c.opt, BackendHooks<TypeParam>::in_memory_needs_one_block);
   EXPECT_LE(c_mem.forward, b.coala);
   const double xn = ref.xnorm, xf = ref.xnorm_f, e = b.c_b * this->u();
   const double gram_bound = 2 * (2 * e * xn * xf + e * e * xf * xf);
@@ -495,7 +495,7 @@ TYPED_TEST_P(BackendValidation, BlockedAndInMemoryAgree) {
     SolveOptions opt = c.opt;
     opt.block_rows = blk;
     TypeParam be2 = this->make();
-    const Candidate cand = run_candidate(be2, c, ref, opt);
+    const CandidateRun cand = run_candidate(be2, c, ref, opt);
     EXPECT_LE(cand.forward, b.coala) << "block " << blk;
     EXPECT_LE((cand.Wp - c_mem.Wp).norm() / ref.wnorm, 2 * b.coala) << "block " << blk;
   }
@@ -517,7 +517,7 @@ TYPED_TEST_P(BackendValidation, DegenerateShapes) {
     c.u_data = this->u();
     const Reference ref = reference_solve(c);
     TypeParam be = this->make();
-    const Candidate cand = run_candidate(be, c, ref, c.opt);
+    const CandidateRun cand = run_candidate(be, c, ref, c.opt);
     ASSERT_TRUE(cand.rep.ok());
     ASSERT_TRUE(cand.finite || s.r == 0);
     const double c_b = 4.0 * (std::sqrt(double(s.N * s.n)) + s.n);
@@ -567,7 +567,7 @@ Solution<typename B::Scalar> solve_f32_data(B& be, const MatrixXd& W, const Matr
   return solve(be, Mat<T>(W.cast<T>()), src, opt);
 }
 template <class T>
-CheckResult judge_f32_data(const MatrixXd& W, const MatrixXd& X, const ReferenceSolution& ref, const Solution<T>& s) {
+CandidateCheck judge_f32_data(const MatrixXd& W, const MatrixXd& X, const ReferenceSolution& ref, const Solution<T>& s) {
   CandidateFactors c;
   c.A = s.A.template cast<double>();
   c.B = s.B.template cast<double>();
@@ -608,7 +608,7 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
     if (m == Method::limit) {
       EXPECT_GE(s.report.wx_rank, sc.rank);
     }
-    const CheckResult v = validation::judge_f32_data(W, X, sc.ref, s);
+    const CandidateCheck v = validation::judge_f32_data(W, X, sc.ref, s);
     if (m == Method::pinv && is_float) {
       EXPECT_FALSE(v.pass) << "DRONE's float32 cut should have removed the bulk";
     }
@@ -649,7 +649,7 @@ TYPED_TEST_P(BackendValidation, ManyTokensOneOutlier) {
     ASSERT_TRUE(s.report.ok()) << s.report.failure;
     EXPECT_EQ(s.report.x_rank, 64) << "tolerance " << s.report.x_rank_tol;
     EXPECT_TRUE(s.report.unique) << "gap " << s.report.gap << " tolerance " << s.report.uniqueness_tol;
-    const CheckResult v = validation::judge_f32_data(W, X10, ref10, s);
+    const CandidateCheck v = validation::judge_f32_data(W, X10, ref10, s);
     EXPECT_TRUE(v.pass) << format_check(v);
   }
 }
@@ -675,7 +675,7 @@ TYPED_TEST_P(BackendValidation, ToleranceNearOverflowAndUnderflow) {
       if (m == Method::limit) {
         EXPECT_GE(s.report.wx_rank, sc.rank);
       }
-      const CheckResult v = validation::judge_f32_data(W, X, sc.ref, s);
+      const CandidateCheck v = validation::judge_f32_data(W, X, sc.ref, s);
       EXPECT_TRUE(v.pass) << format_check(v);
     }
   }

@@ -68,7 +68,7 @@ AchievableAccuracy run(const MatrixXd& W, RowBlockSource& X, const ReferenceSolu
     c.A = s.A.template cast<double>();
     c.B = s.B.template cast<double>();
     c.dtype = std::is_same_v<T, float> ? Dtype::float32 : Dtype::float64;
-    const CheckResult r = check_candidate(W, X, ref, c);
+    const CandidateCheck r = check_candidate(W, X, ref, c);
     if (!r.objective_computed) continue;
     a.forward_errors.push_back(r.forward_error);
     a.objective_excesses.push_back(std::max(0.0, r.objective_excess));

@@ -20,7 +20,7 @@ void validate(const JudgeOptions& opt);
 
 // Judges a candidate against a reference of (W, X). Never throws for a bad candidate (a FAIL);
 // throws lowrank::Error when the options are invalid or W, X and the reference disagree.
-CheckResult judge(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref, const CandidateFactors& cand,
+CandidateCheck judge(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref, const CandidateFactors& cand,
                   const JudgeOptions& opt = {});
 
 }  // namespace lowrank::backends

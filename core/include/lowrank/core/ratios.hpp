@@ -96,7 +96,9 @@ struct CandidateFactors {
 };
 CandidateFactors load_candidate(const std::string& a_path, const std::string& b_path);
 
-struct CheckResult {
+// What check_candidate finds about a candidate's factors (named apart from proofs::CheckResult,
+// the outcome of one proof check).
+struct CandidateCheck {
   // inputs echoed
   Index m = 0, n = 0, N = 0, rank = 0;
   double mu = 0.0;
@@ -145,17 +147,17 @@ struct AchievableAccuracy {
 // kSuspectFactor times less accurate than the median stable solve becomes SUSPECT. The measure is
 // the forward error wherever W'_* is a point (unique cut, X_mu of full row rank at the reference's
 // precision), floored at u; the objective excess elsewhere, floored at u (f_* + 1e-3 ||W|| ||X_mu||).
-void apply_achievable(CheckResult& res, const ReferenceSolution& ref, const AchievableAccuracy& a);
+void apply_achievable(CandidateCheck& res, const ReferenceSolution& ref, const AchievableAccuracy& a);
 
 // Judges a candidate. W and X are the problem's data (X streamed; N x n, one row per token).
 // Never throws for a bad candidate (it becomes a FAIL with reasons); throws lowrank::Error only
 // when W, X and the reference disagree with each other.
-CheckResult check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
+CandidateCheck check_candidate(const MatrixXd& W, RowBlockSource& X, const ReferenceSolution& ref,
                             const CandidateFactors& cand, const CheckOptions& opt = {});
 
-nlohmann::json to_json(const CheckResult& r);
+nlohmann::json to_json(const CandidateCheck& r);
 // Human-readable table, LAPACK/MAGMA style, ending with "PASS", "SUSPECT: reasons" or "FAIL: reasons".
-std::string format_check(const CheckResult& r);
+std::string format_check(const CandidateCheck& r);
 
 // Parses a decimal string (e.g. 40 significant digits) to long double; throws lowrank::Error.
 long double parse_long_double(const std::string& s, const std::string& what);
