@@ -19,6 +19,7 @@
 #include "lowrank/backends/judge.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/ratios.hpp"
+#include "lowrank/core/results.hpp"
 #include "lowrank/data/corpus.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
 
@@ -171,13 +172,6 @@ Row run_case(const nlohmann::json& entry, const std::string& corpus, const std::
   return row;
 }
 
-std::string ratio_cell(double x, bool judged = true) {
-  if (std::isnan(x)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, judged ? "%.1e" : "(%.1e)", x);
-  return buf;
-}
-
 void run_corpus(const CorpusArgs& a) {
   const std::string corpus = a.corpus.empty() ? data::default_corpus_dir() : a.corpus;
   const std::string mpath = corpus + "/manifest.json";
@@ -220,8 +214,10 @@ void run_corpus(const CorpusArgs& a) {
   // The solves are small (the corpus cases), so nothing is lost.
   set_cpu_threads(1);
   std::printf("lowrank corpus: %zu case(s) from %s, work folder %s\n", cases.size(), corpus.c_str(), work.c_str());
-  std::printf("%-34s %-38s %-10s %-10s %-10s %-8s %7s  %s\n", "case", "tags", "obj.ratio", "fwd.ratio", "achievable",
-              "verdict", "time", "reason");
+  // MAGMA-style rows (core/results.hpp): shape = the case's tags; ratios obj (objective), fwd
+  // (forward error; "fwd~" when the case is not unique and it is shown, not judged),
+  // ach (against the achievable accuracy); note = the reason.
+  std::printf("%s\n", result_header().c_str());
   std::fflush(stdout);
 
   std::vector<Row> rows(cases.size());
@@ -238,10 +234,11 @@ void run_corpus(const CorpusArgs& a) {
         r.reason = e.what();
       }
       std::lock_guard<std::mutex> lock(print);
-      std::string tags = r.tags.size() > 38 ? r.tags.substr(0, 35) + "..." : r.tags;
-      std::printf("%-34s %-38s %-10s %-10s %-10s %-8s %6.2fs  %s\n", r.name.c_str(), tags.c_str(),
-                  ratio_cell(r.obj_ratio).c_str(), ratio_cell(r.fwd_ratio, r.fwd_judged).c_str(),
-                  ratio_cell(r.ach_ratio).c_str(), r.verdict.c_str(), r.seconds, r.reason.c_str());
+      ResultRow row{"case", r.name, r.tags, r.seconds};
+      row.ratios = {{"obj", r.obj_ratio}, {r.fwd_judged ? "fwd" : "fwd~", r.fwd_ratio}, {"ach", r.ach_ratio}};
+      row.verdict = r.verdict;
+      row.note = r.reason;
+      std::printf("%s\n", format_row(row).c_str());
       std::fflush(stdout);
       rows[i] = std::move(r);
     }
@@ -250,7 +247,7 @@ void run_corpus(const CorpusArgs& a) {
   for (int j = 0; j < std::min<int>(a.jobs, int(cases.size())); ++j) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
 
-  int passed = 0, failed = 0, suspect = 0, refused = 0, errors = 0;
+  Summary sum;
   nlohmann::json report;
   report["corpus"] = corpus;
   report["command"] = a.run;
@@ -259,27 +256,22 @@ void run_corpus(const CorpusArgs& a) {
   report["threshold"] = kRatioThreshold;
   report["cases"] = nlohmann::json::array();
   for (const auto& r : rows) {
-    passed += r.verdict == "PASS";
-    failed += r.verdict == "FAIL";
-    suspect += r.verdict == "SUSPECT";
-    refused += r.verdict == "REFUSED";
-    errors += r.verdict == "ERROR";
+    sum.add(r.verdict);
     nlohmann::json j = {{"name", r.name}, {"tags", r.tags}, {"valid", r.valid}, {"verdict", r.verdict},
                         {"reason", r.reason}, {"seconds", r.seconds}};
     if (!r.check.is_null()) j["check"] = r.check;
     report["cases"].push_back(j);
   }
-  report["summary"] = {{"passed", passed}, {"failed", failed}, {"suspect", suspect}, {"refused", refused},
-                       {"errors", errors}, {"total", int(rows.size())}};
+  report["summary"] = {{"passed", sum.passed}, {"failed", sum.failed}, {"suspect", sum.suspect},
+                       {"refused", sum.refused}, {"errors", sum.errors}, {"total", sum.run()}};
   const std::string rpath = a.report.empty() ? work + "/report.json" : a.report;
   write_file_atomic(rpath, report.dump(1) + "\n");
-  std::printf("summary: %d passed, %d failed, %d suspect, %d refused (invalid inputs refused as they must be), %d errors, "
-              "of %zu; report %s\n",
-              passed, failed, suspect, refused, errors, rows.size(), rpath.c_str());
+  std::printf("%s%s; report %s\n", sum.line("summary").c_str(),
+              sum.refused ? "; refused = invalid inputs, refused as they must be" : "", rpath.c_str());
   std::fflush(stdout);
   // A verdict, not an error: no message from main(). FAIL/ERROR: 1; SUSPECT only: 5.
-  if (failed + errors > 0) throw VerdictExit{1};
-  if (suspect > 0) throw VerdictExit{verdict_exit_code(Verdict::suspect)};
+  if (sum.failed + sum.errors > 0) throw VerdictExit{1};
+  if (sum.suspect > 0) throw VerdictExit{verdict_exit_code(Verdict::suspect)};
 }
 
 void add_corpus(CLI::App& app) {

@@ -1,4 +1,5 @@
 // lowrank prove: every theorem and bound of MATH.md checked numerically (proofs_checks/).
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -7,6 +8,7 @@
 #include "commands.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/output.hpp"
+#include "lowrank/core/results.hpp"
 #include "lowrank/proofs/prove.hpp"
 
 namespace lowrank::cli {
@@ -36,16 +38,27 @@ void add_prove(CLI::App& app) {
     OutputFolder out(o->out);
     proofs::ProveOptions staged = *o;
     staged.out = out.staging();
-    int passed = 0, failed = 0;
+    // Each check prints its tables, then one MAGMA-style row (core/results.hpp); the run closes
+    // with the ALASUM line.
+    Summary sum;
+    std::vector<ResultRow> rows;
+    auto t0 = std::chrono::steady_clock::now();
     proofs::run_checks(staged, [&](const proofs::CheckResult& r) {
       check_interrupted();
+      const auto t1 = std::chrono::steady_clock::now();
       std::cout << r.text << std::endl;
-      (r.passed ? passed : failed)++;
+      ResultRow row{"proof", r.name, "", std::chrono::duration<double>(t1 - t0).count()};
+      row.verdict = r.passed ? "ok" : "failed";
+      row.note = r.title;
+      t0 = t1;
+      sum.add(row.verdict);
+      rows.push_back(row);
     });
     out.commit();
-    std::cout << "outputs in " << o->out << "\n";
-    std::cout << passed << " passed, " << failed << " failed" << std::endl;
-    if (failed) throw VerdictExit{1};
+    std::cout << "outputs in " << o->out << "\n\n" << result_header() << "\n";
+    for (const ResultRow& r : rows) std::cout << format_row(r) << "\n";
+    std::cout << sum.line("prove") << std::endl;
+    if (sum.failed) throw VerdictExit{1};
   });
 }
 const RegisterCommand registered(50, add_prove);
