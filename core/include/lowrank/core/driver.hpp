@@ -11,7 +11,8 @@
 // accumulate_gram.
 //
 // solve() = validate_problem + accumulate (the one pass over X) + solve_accumulated (everything
-// after it). A distributed run (distributed/) replaces only the middle: the ranks' factors are
+// after it: x_rank_step, one function per method family -- coala_factors (coala, limit),
+// cholesky_factors (svd-llm, damped), svd_llm_v2_factors, pinv_factors -- and report_step). A distributed run (distributed/) replaces only the middle: the ranks' factors are
 // combined into one Accumulated, and rank 0 calls solve_accumulated like a single process.
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "lowrank/core/backend.hpp"
 #include "lowrank/core/error.hpp"
@@ -229,6 +231,297 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
   return solve_accumulated(be, W, accumulate(be, X, opt), opt);
 }
 
+namespace detail {
+
+// What every step after the pass over X shares: the backend, the problem, what was accumulated,
+// the decision scale and the report being filled. One function per method family below fills
+// sol.A, sol.B and returns the SVD of the matrix it decomposed (for the report step).
+template <class Backend> struct Step {
+  using T = typename Backend::Scalar;
+  Backend& be;
+  const Mat<T>& W;
+  const Mat<T>& R;  // n x n, R^T R = X X^T (QR methods; empty for the Gram methods)
+  const Mat<T>& G;  // X X^T (Gram methods; empty for the QR methods)
+  const SolveOptions& opt;
+  const DecisionScale& scale;
+  Index N;
+  SolveReport& rep;
+  Stopwatch& clock;
+  // Phases are announced (progress, SolveOptions::on_phase) and are where an interrupt is seen.
+  void phase(const std::string& what) const {
+    check_interrupted();
+    if (opt.on_phase) opt.on_phase(what);
+  }
+};
+
+// The numerical rank of X (report.x_rank, x_singular_values, x_rank_tol), from the singular values
+// of R or the eigenvalues of G. Returns the squared feature norms ||x_i||^2 (R's column norms or
+// G's diagonal), in double: in float32, ||X||_F^2 and the squared feature norms overflow for data
+// near 1e19 (corpus case f32_overflow_1e20), which would make every tolerance Inf.
+template <class Backend> std::vector<double> x_rank_step(const Step<Backend>& s, bool gram) {
+  using T = typename Backend::Scalar;
+  using Tr = ScalarTraits<T>;
+  using std::sqrt;
+  const Index n = s.W.cols();
+  if (gram && !s.G.allFinite())
+    throw Breakdown("the Gram matrix X X^T is not finite in " + s.rep.precision +
+                    " (||X||_F^2 overflows the working precision)");
+  Vec<T> x_sv;  // singular values of X, descending
+  if (!gram) {
+    x_sv = singular_values(s.be, s.R);
+  } else {
+    const Vec<T> lambda = eigenvalues(s.be, s.G);
+    x_sv = Vec<T>(n);
+    for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(lambda(i), T(0)));
+    x_sv = descending<T>(x_sv);
+  }
+  // ||X||_F from what was accumulated: ||R||_F = ||X||_F (R^T R = X X^T), trace(G) = ||X||_F^2.
+  std::vector<double> col2(std::size_t(n), 0.0);
+  double x_fro2 = 0;
+  for (Index i = 0; i < n; ++i) {
+    if (gram) {
+      col2[std::size_t(i)] = std::max(0.0, Tr::to_double(s.G(i, i)));
+    } else {
+      for (Index k = 0; k < s.R.rows(); ++k) {
+        const double v = Tr::to_double(s.R(k, i));
+        col2[std::size_t(i)] += v * v;
+      }
+    }
+    x_fro2 += col2[std::size_t(i)];
+  }
+  const double x_fro = std::sqrt(x_fro2);
+  const double x_2 = x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0;
+  s.rep.x_rank_tol = gram ? s.scale.x_rank_tol_gram(n, s.N, x_fro, x_2) : s.scale.x_rank_tol(n, x_fro, x_2);
+  s.rep.x_rank = 0;
+  for (Index i = 0; i < x_sv.size(); ++i) {
+    s.rep.x_singular_values.push_back(Tr::to_double(x_sv(i)));
+    if (Tr::to_double(x_sv(i)) > s.rep.x_rank_tol) ++s.rep.x_rank;
+  }
+  return col2;
+}
+
+// COALA (MATH.md 1.1) and its mu -> 0 limit (1.2): SVD of W R_mu^T, A = U_r, B = U_r^T W; the limit
+// with k = rank(W X) < r completes U_k by the top r - k directions of (I - U_k U_k^T) W.
+template <class Backend>
+ThinSvd<typename Backend::Scalar> coala_factors(const Step<Backend>& s, double nu, Solution<typename Backend::Scalar>& sol) {
+  using T = typename Backend::Scalar;
+  using Tr = ScalarTraits<T>;
+  using std::sqrt;
+  const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
+  auto& be = s.be;
+  const Mat<T>& W = s.W;
+  SolveReport& rep = s.rep;
+  Mat<T> Rw = s.R;
+  if (s.opt.mu > 0) {
+    Rw = be.stack_r(s.R, Mat<T>(sqrt(T(s.opt.mu)) * Mat<T>::Identity(n, n)));  // R_mu = qr_R([R; sqrt(mu) I])
+    rep.seconds["regularize"] = s.clock.lap();
+  }
+  s.phase("svd of W R^T, " + shape_str(m, n));
+  ThinSvd<T> svd = be.svd(product(be, W, false, Rw, true));
+  rep.seconds["svd"] = s.clock.lap();
+  if (s.opt.method == Method::coala) {
+    sol.A = svd.U.leftCols(r);
+  } else {
+    // MATH.md 1.2: k = rank(W X), decided against an absolute threshold on s_i(W R^T).
+    const double wx_tol = s.scale.wx_sv_tol(n, nu, svd.s.size() ? Tr::to_double(svd.s(0)) : 0.0);
+    Index k = 0;
+    while (k < svd.s.size() && Tr::to_double(svd.s(k)) > wx_tol) ++k;
+    rep.wx_rank = k;
+    rep.wx_rank_tol = wx_tol;
+    if (k >= r) {
+      sol.A = svd.U.leftCols(r);
+    } else {
+      // Data fixes U_k only; the rest comes from W itself: V = top r-k left singular vectors
+      // of (I - U_k U_k^T) W, so that W'_* X = W X and W'_* is nearest to W.
+      const Mat<T> Uk = svd.U.leftCols(k);
+      Mat<T> Wperp = W;  // W - U_k (U_k^T W)
+      be.gemm(false, false, T(-1), Uk, product(be, Uk, true, W, false), T(1), Wperp);
+      s.phase("svd of (I - U_k U_k^T) W, " + shape_str(m, n));
+      const ThinSvd<T> s2 = be.svd(Wperp);
+      sol.A.resize(m, r);
+      sol.A.leftCols(k) = Uk;
+      sol.A.rightCols(r - k) = s2.U.leftCols(r - k);
+      const Index j = r - k;
+      rep.perp_gap = Tr::to_double(s2.s(j - 1)) - (j < s2.s.size() ? Tr::to_double(s2.s(j)) : 0.0);
+      rep.notes.push_back("rank(WX) = " + std::to_string(k) + " < r: completed with the top " +
+                          std::to_string(r - k) + " directions of (I - U_k U_k^T) W");
+    }
+    rep.wx_s_k = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
+    rep.wx_s_k_plus_1 = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
+  }
+  sol.B = product(be, sol.A, true, W, false);
+  return svd;
+}
+
+// SVD-LLM (with its eigenvalue-shift fallback) and the damped Gram method (CorDA / GPTQ style):
+// Cholesky G = L L^T, SVD of W L, A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(L). A Cholesky
+// that fails for good leaves rep.status failed and returns an empty SVD.
+template <class Backend>
+ThinSvd<typename Backend::Scalar> cholesky_factors(const Step<Backend>& s, Solution<typename Backend::Scalar>& sol) {
+  using T = typename Backend::Scalar;
+  using Tr = ScalarTraits<T>;
+  const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
+  auto& be = s.be;
+  const Mat<T>& G = s.G;  // n x n
+  SolveReport& rep = s.rep;
+  Mat<T> L;
+  if (s.opt.method == Method::svd_llm) {
+    if (!be.cholesky_lower(G, L)) {
+      // SVD-LLM's own fallback: shift by the most negative eigenvalue plus 1e-6, retry.
+      const T lmin = eigenvalues(be, G)(0);
+      const T shift = -lmin + T(1e-6);
+      rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
+      rep.fallback_shift = Tr::to_double(shift);
+      Mat<T> Gs = G;
+      Gs.diagonal().array() += shift;
+      if (!be.cholesky_lower(Gs, L)) {
+        rep.status = SolveStatus::failed;
+        rep.failure = "svd-llm: Cholesky failed again after SVD-LLM's shift";
+      }
+    }
+  } else {
+    // G + d mean(diag G) I, d = 0.01, doubled until Cholesky works.
+    const T mean_diag = G.diagonal().mean();
+    double d = 0.01;
+    for (int tries = 0;; ++tries) {
+      Mat<T> Gd = G;
+      Gd.diagonal().array() += T(d) * mean_diag;
+      if (be.cholesky_lower(Gd, L)) break;
+      if (tries == 60) {
+        rep.status = SolveStatus::failed;
+        rep.failure = "damped: Cholesky failed for every damping up to 2^60 * 0.01";
+        break;
+      }
+      d *= 2;
+    }
+    rep.damping = d;
+    if (d > 0.01) rep.notes.push_back("damping doubled to d = " + std::to_string(d));
+  }
+  rep.seconds["cholesky"] = s.clock.lap();
+  if (!rep.ok()) return {};
+  s.phase("svd of W L, " + shape_str(m, n));
+  ThinSvd<T> svd = be.svd(product(be, s.W, false, L, false));  // m x n
+  rep.seconds["svd"] = s.clock.lap();
+  // A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(L): the explicit inverse, as SVD-LLM does.
+  const Vec<T> sqrt_sig = svd.s.head(r).cwiseSqrt();
+  sol.A = svd.U.leftCols(r);
+  scale_columns(sol.A, sqrt_sig);
+  Mat<T> Vs = svd.V.leftCols(r);  // V_r Sig_r^{1/2}
+  scale_columns(Vs, sqrt_sig);
+  sol.B = product(be, Vs, true, be.inverse(L), false);
+  return svd;
+}
+
+// SVD-LLM v2: SVD of G (not eigh, as the paper writes it), D = W U_s diag(sqrt l), SVD of D,
+// B = diag(s_r) V_r^T diag(1/sqrt l) U_s^T (Inf where l = 0: the formula's own failure).
+template <class Backend>
+ThinSvd<typename Backend::Scalar> svd_llm_v2_factors(const Step<Backend>& s, Solution<typename Backend::Scalar>& sol) {
+  using T = typename Backend::Scalar;
+  const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
+  auto& be = s.be;
+  s.phase("svd of X X^T, " + shape_str(n, n));
+  const ThinSvd<T> gs = be.svd(s.G);
+  const Vec<T> sqrt_l = gs.s.cwiseSqrt();
+  s.phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
+  Mat<T> M = product(be, s.W, false, gs.U, false);
+  scale_columns(M, sqrt_l);
+  ThinSvd<T> svd = be.svd(M);
+  s.rep.seconds["svd"] = s.clock.lap();
+  sol.A = svd.U.leftCols(r);
+  const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();
+  // The r x n left factor scaled entrywise, then one product with U_s^T.
+  Mat<T> left = svd.V.leftCols(r).transpose();
+  scale_columns(left, inv_sqrt_l);
+  for (Index i = 0; i < r; ++i) left.row(i) *= svd.s(i);
+  sol.B = product(be, left, false, gs.U, true);
+  return svd;
+}
+
+// DRONE: W' = [W X]_r X^+ = U_r U_r^T W Pi, Pi the projector onto range(X); from G: left singular
+// vectors of W X are those of W U_s diag(sqrt l), Pi = U_s diag(l > tol) U_s^T, tol on
+// l = (rtol * sqrt(l_max))^2 (pinv's relative cut on the singular values of X).
+template <class Backend>
+ThinSvd<typename Backend::Scalar> pinv_factors(const Step<Backend>& s, Solution<typename Backend::Scalar>& sol) {
+  using T = typename Backend::Scalar;
+  using std::sqrt;
+  const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
+  auto& be = s.be;
+  const SymEig<T> e = be.eigh(s.G);
+  const T lmax = e.values.size() ? e.values(n - 1) : T(0);
+  // The cut is DRONE's own, torch.linalg.pinv's default: rtol = max(dims) * eps of the working
+  // dtype, kept as the baseline has it, N included: in float32 it exceeds 1e-3 from N = 1e4
+  // tokens on and cuts real directions (a finding about the baseline, not a bug here). The
+  // reference backend cuts as a float64 pinv would (its own eps would keep rounding noise of
+  // the data as signal). --rank-rtol overrides it.
+  const double rtol = s.opt.rank_rtol > 0 ? s.opt.rank_rtol
+                                          : double(std::max({m, n, s.N})) * std::max(s.scale.u_work, 0x1p-53);
+  const T ltol = T(rtol) * T(rtol) * lmax;
+  Vec<T> sqrt_l(n), keep(n);
+  for (Index i = 0; i < n; ++i) {
+    const bool in = e.values(i) > ltol;
+    keep(i) = in ? T(1) : T(0);
+    sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
+  }
+  s.phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
+  Mat<T> M = product(be, s.W, false, e.vectors, false);
+  scale_columns(M, sqrt_l);
+  ThinSvd<T> svd = be.svd(M);
+  s.rep.seconds["svd"] = s.clock.lap();
+  sol.A = svd.U.leftCols(r);
+  // B = ((A^T W) U_s) diag(keep) U_s^T
+  Mat<T> AWU = product(be, product(be, sol.A, true, s.W, false), false, e.vectors, false);
+  scale_columns(AWU, keep);
+  sol.B = product(be, AWU, false, e.vectors, true);
+  return svd;
+}
+
+// The report of a method that ran: singular values of the decomposed matrix, the gap at the cut
+// and whether it resolves the rank-r answer, and the objective ||(W - A B) X||_F from R
+// (R^T R = X X^T) or from G (||E X||^2 = trace(E G E^T)).
+template <class Backend>
+void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar>& svd, double nu_mu, bool gram,
+                 Solution<typename Backend::Scalar>& sol) {
+  using T = typename Backend::Scalar;
+  using Tr = ScalarTraits<T>;
+  using std::sqrt;
+  SolveReport& rep = s.rep;
+  const Index n = s.W.cols(), r = s.opt.rank, k = svd.s.size();
+  sol.singular_values = svd.s;
+  T tail2(0);
+  for (Index i = 0; i < k; ++i) {
+    rep.singular_values.push_back(Tr::to_double(svd.s(i)));
+    rep.singular_values_decimal.push_back(Tr::to_decimal(svd.s(i)));
+    if (i >= r) tail2 += svd.s(i) * svd.s(i);
+  }
+  const T tail = sqrt(tail2);
+  rep.eckart_young_tail = Tr::to_double(tail);
+  rep.eckart_young_tail_decimal = Tr::to_decimal(tail);
+  const T s_r = (r >= 1 && r <= k) ? svd.s(r - 1) : T(0);
+  const T s_r1 = r < k ? svd.s(r) : T(0);
+  rep.gap = Tr::to_double(s_r - s_r1);
+  const double s_1 = k ? Tr::to_double(svd.s(0)) : 0.0;
+  rep.uniqueness_tol = gram ? s.scale.uniqueness_tol_gram(n, s.N, nu_mu, s_1, Tr::to_double(s_r), Tr::to_double(s_r1))
+                            : s.scale.uniqueness_tol(n, nu_mu, s_1);
+  rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
+
+  if (!sol.A.allFinite() || !sol.B.allFinite()) {
+    rep.status = SolveStatus::failed;
+    rep.failure = std::string(method_name(s.opt.method)) + ": factors contain NaN or Inf";
+    return;
+  }
+  Mat<T> E = s.W;  // W - A B
+  s.be.gemm(false, false, T(-1), sol.A, sol.B, T(1), E);
+  T f2;
+  if (gram) f2 = std::max(T(0), product(s.be, E, false, s.G, false).cwiseProduct(E).sum());
+  else f2 = product(s.be, E, false, s.R, true).squaredNorm();
+  sol.objective = sqrt(f2);
+  rep.objective = Tr::to_double(sol.objective);
+  rep.objective_decimal = Tr::to_decimal(sol.objective);
+  rep.objective_mu = Tr::to_double(sqrt(f2 + T(s.opt.mu) * E.squaredNorm()));
+}
+
+}  // namespace detail
+
 // Everything after the pass over X: rank of X, the method, the report. acc must come from
 // accumulate() (or its distributed equivalent) with the same opt.method; the problem is
 // assumed validated (validate_problem).
@@ -239,12 +532,11 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
   static_assert(check_solve_backend<Backend>());
   using T = typename Backend::Scalar;
   using Tr = ScalarTraits<T>;
-  using std::sqrt;
-  const Index m = W.rows(), n = W.cols(), N = acc.N, r = opt.rank;
-  const bool gram_method = is_gram_method(opt.method);
-  if ((gram_method ? acc.G : acc.R).rows() != n || (gram_method ? acc.G : acc.R).cols() != n)
-    throw Error(std::string("solve: the accumulated ") + (gram_method ? "G" : "R") + " is " +
-                shape_str((gram_method ? acc.G : acc.R).rows(), (gram_method ? acc.G : acc.R).cols()) +
+  const Index m = W.rows(), n = W.cols(), N = acc.N;
+  const bool gram = is_gram_method(opt.method);
+  const Mat<T>& F = gram ? acc.G : acc.R;
+  if (F.rows() != n || F.cols() != n)
+    throw Error(std::string("solve: the accumulated ") + (gram ? "G" : "R") + " is " + shape_str(F.rows(), F.cols()) +
                 ", expected " + shape_str(n, n));
 
   Solution<T> sol;
@@ -252,259 +544,35 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
   rep.method = method_name(opt.method);
   rep.backend = be.name();
   rep.precision = be.precision();
-  rep.m = m; rep.n = n; rep.N = N; rep.rank = r; rep.mu = opt.mu;
-  detail::Stopwatch clock;
-
-  const DecisionScale scale{acc.u_data, Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
-  Mat<T> R = std::move(acc.R), G = std::move(acc.G);  // one of the two, depending on the method
-  Vec<T> x_sv;              // singular values of X, descending
+  rep.m = m; rep.n = n; rep.N = N; rep.rank = opt.rank; rep.mu = opt.mu;
   rep.seconds["accumulate"] = acc.seconds;
-  // Phases are announced (progress, SolveOptions::on_phase) and are where an interrupt is seen.
-  auto phase = [&](const std::string& what) {
-    check_interrupted();
-    if (opt.on_phase) opt.on_phase(what);
-  };
+  detail::Stopwatch clock;
+  const DecisionScale scale{acc.u_data, Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
+  const detail::Step<Backend> step{be, W, acc.R, acc.G, opt, scale, N, rep, clock};
   // A Breakdown (a factorization that fails on the data it was given, a Gram matrix that
   // overflows the working precision) is the method's failure, reported, not an error.
   try {
-    if (gram_method && !G.allFinite())
-      throw Breakdown("the Gram matrix X X^T is not finite in " + rep.precision +
-                      " (||X||_F^2 overflows the working precision)");
-    if (!gram_method) {
-      x_sv = detail::singular_values(be, R);
-    } else {
-      const Vec<T> lambda = detail::eigenvalues(be, G);
-      x_sv = Vec<T>(n);
-      for (Index i = 0; i < n; ++i) x_sv(i) = sqrt(std::max(lambda(i), T(0)));
-      x_sv = detail::descending<T>(x_sv);
-    }
-    // ||X||_F from what was accumulated: ||R||_F = ||X||_F (R^T R = X X^T), trace(G) = ||X||_F^2.
-    // Norms in double, whatever T is: in float32, ||X||_F^2 and the squared feature norms overflow
-    // for data near 1e19 (corpus case f32_overflow_1e20), which would make every tolerance Inf.
-    auto col2 = [&](Index i) {
-      if (gram_method) return std::max(0.0, Tr::to_double(G(i, i)));
-      double c2 = 0;
-      for (Index k = 0; k < R.rows(); ++k) {
-        const double v = Tr::to_double(R(k, i));
-        c2 += v * v;
-      }
-      return c2;
-    };
-    double x_fro2 = 0;
-    for (Index i = 0; i < n; ++i) x_fro2 += col2(i);
-    const double x_fro = std::sqrt(x_fro2);
-    const double x_2 = x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0;
-    rep.x_rank_tol = gram_method ? scale.x_rank_tol_gram(n, N, x_fro, x_2) : scale.x_rank_tol(n, x_fro, x_2);
-    rep.x_rank = 0;
-    for (Index i = 0; i < x_sv.size(); ++i) {
-      rep.x_singular_values.push_back(Tr::to_double(x_sv(i)));
-      if (Tr::to_double(x_sv(i)) > rep.x_rank_tol) ++rep.x_rank;
-    }
+    const std::vector<double> col2 = detail::x_rank_step(step, gram);
     rep.seconds["x_rank"] = clock.lap();
-    // nu = sum_i ||w_i|| ||x_i|| (feature norms from R's columns or G's diagonal); nu_mu with
-    // ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
+    // nu = sum_i ||w_i|| ||x_i||; nu_mu with ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
     double nu = 0, nu_mu = 0;
     for (Index i = 0; i < n; ++i) {
       double wi2 = 0;
       for (Index k = 0; k < m; ++k) wi2 += Tr::to_double(W(k, i)) * Tr::to_double(W(k, i));
-      const double wi = std::sqrt(wi2);
-      const double xi2 = col2(i);
-      nu += wi * std::sqrt(xi2);
-      nu_mu += wi * std::sqrt(xi2 + opt.mu);
+      nu += std::sqrt(wi2) * std::sqrt(col2[std::size_t(i)]);
+      nu_mu += std::sqrt(wi2) * std::sqrt(col2[std::size_t(i)] + opt.mu);
     }
-
-    const T mu = T(opt.mu);
-    Mat<T> Rw;         // the matrix whose product with W is decomposed
-    ThinSvd<T> svd;    // of that product
+    ThinSvd<T> svd;  // of the matrix the method decomposed
     switch (opt.method) {
       case Method::coala:
-      case Method::limit: {
-        Rw = R;
-        if (opt.mu > 0) {
-          Rw = be.stack_r(R, Mat<T>(sqrt(mu) * Mat<T>::Identity(n, n)));  // R_mu = qr_R([R; sqrt(mu) I])
-          rep.seconds["regularize"] = clock.lap();
-        }
-        phase("svd of W R^T, " + shape_str(m, n));
-        svd = be.svd(detail::product(be, W, false, Rw, true));
-        rep.seconds["svd"] = clock.lap();
-        if (opt.method == Method::coala) {
-          sol.A = svd.U.leftCols(r);
-        } else {
-          // MATH.md 1.2: k = rank(W X), decided against an absolute threshold on s_i(W R^T).
-          const double wx_tol = scale.wx_sv_tol(n, nu, svd.s.size() ? Tr::to_double(svd.s(0)) : 0.0);
-
-          Index k = 0;
-          while (k < svd.s.size() && Tr::to_double(svd.s(k)) > wx_tol) ++k;
-          rep.wx_rank = k;
-          rep.wx_rank_tol = wx_tol;
-          if (k >= r) {
-            sol.A = svd.U.leftCols(r);
-          } else {
-            // Data fixes U_k only; the rest comes from W itself: V = top r-k left singular vectors
-            // of (I - U_k U_k^T) W, so that W'_* X = W X and W'_* is nearest to W.
-            const Mat<T> Uk = svd.U.leftCols(k);
-            Mat<T> Wperp = W;  // W - U_k (U_k^T W)
-            be.gemm(false, false, T(-1), Uk, detail::product(be, Uk, true, W, false), T(1), Wperp);
-            phase("svd of (I - U_k U_k^T) W, " + shape_str(m, n));
-            const ThinSvd<T> s2 = be.svd(Wperp);
-            sol.A.resize(m, r);
-            sol.A.leftCols(k) = Uk;
-            sol.A.rightCols(r - k) = s2.U.leftCols(r - k);
-            const Index j = r - k;
-            const double g2 = Tr::to_double(s2.s(j - 1)) - (j < s2.s.size() ? Tr::to_double(s2.s(j)) : 0.0);
-            rep.perp_gap = g2;  // gap of (I - U_k U_k^T) W at r - k: second gap of the bound
-            rep.notes.push_back("rank(WX) = " + std::to_string(k) + " < r: completed with the top " +
-                                std::to_string(r - k) + " directions of (I - U_k U_k^T) W");
-          }
-          rep.wx_s_k = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
-          rep.wx_s_k_plus_1 = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
-        }
-        sol.B = detail::product(be, sol.A, true, W, false);
-        break;
-      }
+      case Method::limit: svd = detail::coala_factors(step, nu, sol); break;
       case Method::svd_llm:
-      case Method::damped: {
-        Mat<T> L;
-        if (opt.method == Method::svd_llm) {
-          if (!be.cholesky_lower(G, L)) {
-            // SVD-LLM's own fallback: shift by the most negative eigenvalue plus 1e-6, retry.
-            const T lmin = detail::eigenvalues(be, G)(0);
-            const T shift = -lmin + T(1e-6);
-            rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
-            rep.fallback_shift = Tr::to_double(shift);
-            Mat<T> Gs = G;
-            Gs.diagonal().array() += shift;
-            if (!be.cholesky_lower(Gs, L)) {
-              rep.status = SolveStatus::failed;
-              rep.failure = "svd-llm: Cholesky failed again after SVD-LLM's shift";
-            }
-          }
-        } else {
-          // CorDA / GPTQ-style damping: G + d mean(diag G) I, d = 0.01, doubled until Cholesky works.
-          const T mean_diag = G.diagonal().mean();
-          double d = 0.01;
-          for (int tries = 0;; ++tries) {
-            Mat<T> Gd = G;
-            Gd.diagonal().array() += T(d) * mean_diag;
-            if (be.cholesky_lower(Gd, L)) break;
-            if (tries == 60) {
-              rep.status = SolveStatus::failed;
-              rep.failure = "damped: Cholesky failed for every damping up to 2^60 * 0.01";
-              break;
-            }
-            d *= 2;
-          }
-          rep.damping = d;
-          if (d > 0.01) rep.notes.push_back("damping doubled to d = " + std::to_string(d));
-        }
-        rep.seconds["cholesky"] = clock.lap();
-        if (!rep.ok()) break;
-        phase("svd of W L, " + shape_str(m, n));
-        svd = be.svd(detail::product(be, W, false, L, false));
-        rep.seconds["svd"] = clock.lap();
-        // A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(S): the explicit inverse, as SVD-LLM does.
-        const Vec<T> sqrt_sig = svd.s.head(r).cwiseSqrt();
-        sol.A = svd.U.leftCols(r);
-        detail::scale_columns(sol.A, sqrt_sig);
-        Mat<T> Vs = svd.V.leftCols(r);  // V_r Sig_r^{1/2}
-        detail::scale_columns(Vs, sqrt_sig);
-        sol.B = detail::product(be, Vs, true, be.inverse(L), false);
-        break;
-      }
-      case Method::svd_llm_v2: {
-        // SVD of G (not eigh, as the paper writes it); D = W U_s diag(sqrt l).
-        phase("svd of X X^T, " + shape_str(n, n));
-        const ThinSvd<T> gs = be.svd(G);
-        const Vec<T> sqrt_l = gs.s.cwiseSqrt();
-        phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
-        Mat<T> M = detail::product(be, W, false, gs.U, false);
-        detail::scale_columns(M, sqrt_l);
-        svd = be.svd(M);
-        rep.seconds["svd"] = clock.lap();
-        sol.A = svd.U.leftCols(r);
-        const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();  // Inf where l = 0: the formula's failure
-        // B = diag(s_r) V_r^T diag(1/sqrt l) U_s^T: the r x n left factor scaled entrywise, then one
-        // product with U_s^T.
-        Mat<T> left = svd.V.leftCols(r).transpose();
-        detail::scale_columns(left, inv_sqrt_l);
-        for (Index i = 0; i < r; ++i) left.row(i) *= svd.s(i);
-        sol.B = detail::product(be, left, false, gs.U, true);
-        break;
-      }
-      case Method::pinv: {
-        // DRONE: W' = [W X]_r X^+ = U_r U_r^T W Pi, Pi the projector onto range(X); from G:
-        // left singular vectors of W X are those of W U_s diag(sqrt l), Pi = U_s diag(l > tol) U_s^T,
-        // tol on l = (rtol * sqrt(l_max))^2 (pinv's relative cut on the singular values of X).
-        const SymEig<T> e = be.eigh(G);
-        const T lmax = e.values.size() ? e.values(n - 1) : T(0);
-        // The cut is DRONE's own, torch.linalg.pinv's default: rtol = max(dims) * eps of the working
-        // dtype, kept as the baseline has it, N included: in float32 it exceeds 1e-3 from N = 1e4
-        // tokens on and cuts real directions (a finding about the baseline, not a bug here). The
-        // reference backend cuts as a float64 pinv would (its own eps would keep rounding noise of
-        // the data as signal). --rank-rtol overrides it.
-        const double rtol = opt.rank_rtol > 0 ? opt.rank_rtol
-                                              : double(std::max({m, n, N})) * std::max(scale.u_work, 0x1p-53);
-        const T ltol = T(rtol) * T(rtol) * lmax;
-        Vec<T> sqrt_l(n), keep(n);
-        for (Index i = 0; i < n; ++i) {
-          const bool in = e.values(i) > ltol;
-          keep(i) = in ? T(1) : T(0);
-          sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
-        }
-        phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
-        Mat<T> M = detail::product(be, W, false, e.vectors, false);
-        detail::scale_columns(M, sqrt_l);
-        svd = be.svd(M);
-        rep.seconds["svd"] = clock.lap();
-        sol.A = svd.U.leftCols(r);
-        // B = ((A^T W) U_s) diag(keep) U_s^T
-        Mat<T> AWU = detail::product(be, detail::product(be, sol.A, true, W, false), false, e.vectors, false);
-        detail::scale_columns(AWU, keep);
-        sol.B = detail::product(be, AWU, false, e.vectors, true);
-        break;
-      }
+      case Method::damped: svd = detail::cholesky_factors(step, sol); break;
+      case Method::svd_llm_v2: svd = detail::svd_llm_v2_factors(step, sol); break;
+      case Method::pinv: svd = detail::pinv_factors(step, sol); break;
     }
     rep.seconds["factors"] = clock.lap();
-
-    // Report: singular values of the decomposed matrix, gap at the cut, uniqueness, objective.
-    if (rep.ok()) {
-      const Index k = svd.s.size();
-      sol.singular_values = svd.s;
-      T tail2(0);
-      for (Index i = 0; i < k; ++i) {
-        rep.singular_values.push_back(Tr::to_double(svd.s(i)));
-        rep.singular_values_decimal.push_back(Tr::to_decimal(svd.s(i)));
-        if (i >= r) tail2 += svd.s(i) * svd.s(i);
-      }
-      const T tail = sqrt(tail2);
-      rep.eckart_young_tail = Tr::to_double(tail);
-      rep.eckart_young_tail_decimal = Tr::to_decimal(tail);
-      const T s_r = (r >= 1 && r <= k) ? svd.s(r - 1) : T(0);
-      const T s_r1 = r < k ? svd.s(r) : T(0);
-      rep.gap = Tr::to_double(s_r - s_r1);
-      const double s_1 = k ? Tr::to_double(svd.s(0)) : 0.0;
-      rep.uniqueness_tol = gram_method
-                               ? scale.uniqueness_tol_gram(n, N, nu_mu, s_1, Tr::to_double(s_r), Tr::to_double(s_r1))
-                               : scale.uniqueness_tol(n, nu_mu, s_1);
-      rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
-
-      bool finite = sol.A.allFinite() && sol.B.allFinite();
-      if (!finite) {
-        rep.status = SolveStatus::failed;
-        rep.failure = std::string(method_name(opt.method)) + ": factors contain NaN or Inf";
-      } else {
-        // f = ||(W - AB) X||_F from R (R^T R = X X^T) or from G: ||E X||^2 = trace(E G E^T).
-        Mat<T> E = W;  // W - A B
-        be.gemm(false, false, T(-1), sol.A, sol.B, T(1), E);
-        T f2;
-        if (gram_method) f2 = std::max(T(0), detail::product(be, E, false, G, false).cwiseProduct(E).sum());
-        else f2 = detail::product(be, E, false, R, true).squaredNorm();
-        sol.objective = sqrt(f2);
-        rep.objective = Tr::to_double(sol.objective);
-        rep.objective_decimal = Tr::to_decimal(sol.objective);
-        rep.objective_mu = Tr::to_double(sqrt(f2 + mu * E.squaredNorm()));
-      }
-    }
+    if (rep.ok()) detail::report_step(step, svd, nu_mu, gram, sol);
   } catch (const Breakdown& b) {
     rep.status = SolveStatus::failed;
     rep.failure = std::string(method_name(opt.method)) + ": " + b.what();
