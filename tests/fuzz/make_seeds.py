@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora of the fuzz targets (tests/fuzz/seeds/<target>/): valid and
 invalid .npy files, and case.json + reference.json pairs of small committed corpus cases with
-broken variants. Run from anywhere; the output is deterministic."""
+broken variants. Run from anywhere; the output is deterministic.
+
+Not written here: seeds/npy_fuzz/corpus_<sha1>, the 141 inputs that added coverage in a 30-minute
+libFuzzer run of npy_fuzz (2026-12-06, 40.4 million executions, no finding), kept by
+`npy_fuzz -merge=1` so that CI's 60-second runs start from that coverage (536 edges)."""
 import json, os, struct, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
