@@ -21,6 +21,8 @@ void add_solve_options(CLI::App* sub, SolveArgs& a, const std::string& acts_help
                                       "--backend reference, which computes at --bits)")
       ->capture_default_str();
   sub->add_option("--svd", a.svd, "SVD driver of --backend cuda: gesvd (QR iteration) | gesvdj (Jacobi) | gesvdp (polar) | gesvdr (randomized, top r+1 only)")->capture_default_str();
+  sub->add_flag("--verify", a.verify, "--backend cuda: check every SVD on the device (||M V - U S||_F/||M||_F, orthogonality of\n"
+                "U and V; three extra GEMMs per SVD), written to report.json");
   sub->add_option("--block", a.block, "tokens per streamed block of X")->capture_default_str();
   sub->add_option("--threads", a.threads, "BLAS threads of --backend cpu (default: OpenBLAS's, OPENBLAS_NUM_THREADS or\n"
                   "the cores); the factors' bits depend on it (README, \"Reproducible results\")");
@@ -48,6 +50,8 @@ PreparedSolve prepare_solve(const SolveArgs& a) {
                 "computes in MPFR at --bits (drop --dtype, or choose --backend cpu)");
   if (a.svd != "gesvd" && a.backend != "cuda")
     throw Error("--svd " + a.svd + " selects the cuda backend's SVD driver; it has no effect with --backend " + a.backend);
+  if (a.verify && a.backend != "cuda")
+    throw Error("--verify checks the cuda backend's SVDs on the device; it has no effect with --backend " + a.backend);
   if (a.threads < 0) throw Error("--threads must be >= 1, got " + std::to_string(a.threads));
   if (a.threads > 0 && a.backend != "cpu")
     throw Error("--threads sets the BLAS threads of --backend cpu; it has no effect with --backend " + a.backend);
@@ -58,6 +62,7 @@ PreparedSolve prepare_solve(const SolveArgs& a) {
   p.req.bits = a.bits;
   p.req.quiet = a.quiet;
   p.req.svd = a.svd;
+  p.req.verify = a.verify;
   p.req.threads = a.threads;
   // The reference's factors are rounded once to float64.
   p.out_dtype = a.backend == "reference" ? Dtype::float64 : dtype;

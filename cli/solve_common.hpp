@@ -30,6 +30,7 @@ struct SolveArgs {
   bool quiet = false, progress = false;
   bool dtype_given = false;  // --dtype on the command line (it has no meaning for --backend reference)
   std::string svd = "gesvd";
+  bool verify = false;
 };
 
 // Adds every option of `solve` to `sub`, bound to `a`. `acts_help` describes --acts.

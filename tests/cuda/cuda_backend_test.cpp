@@ -262,7 +262,9 @@ template <class T> void check_svd(CudaBackend<T>& be, SvdDriver d, Index m, Inde
 TYPED_TEST(CudaBackendTest, SvdDriversPassLapackRatios) {
   using T = TypeParam;
   std::mt19937_64 rng(16);
-  CudaBackend<T> be;
+  CudaOptions opt;
+  opt.verify = true;  // the device-side checks, compared with the host's in check_svd
+  CudaBackend<T> be(opt);
   for (SvdDriver d : {SvdDriver::gesvd, SvdDriver::gesvdj, SvdDriver::gesvdp}) {
     check_svd<T>(be, d, 60, 40, this->u(), rng);  // tall
     check_svd<T>(be, d, 40, 60, this->u(), rng);  // wide: the backend factors the transpose

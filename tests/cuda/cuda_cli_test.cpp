@@ -120,7 +120,7 @@ TEST_F(CudaCli, MissingPluginGivesOneLineAndWritesNothing) {
 TEST_F(CudaCli, OnDeviceWritesFactorsAndNamesTheSvdRoutine) {
   const std::string why = lowrank::CudaBackend<double>::unavailable_reason();
   if (!why.empty()) GTEST_SKIP() << why;
-  const CliRun r = run({"--svd", "gesvdj", "--block", "16", "-q"});
+  const CliRun r = run({"--svd", "gesvdj", "--verify", "--block", "16", "-q"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir / "out" / "A.npy"));
   EXPECT_TRUE(fs::exists(dir / "out" / "B.npy"));

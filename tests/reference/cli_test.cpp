@@ -181,6 +181,11 @@ TEST_F(Cli, ThreadsOnlyForTheCpuBackend) {
   expect_refused(args(W, X, "2", {"--backend", "cpu", "--threads", "-1"}), {"--threads must be >= 1"});
 }
 
+TEST_F(Cli, VerifyOnlyForTheCudaBackend) {
+  expect_refused(args(W, X, "2", {"--verify"}), {"--verify", "cuda", "--backend reference"});
+  expect_refused(args(W, X, "2", {"--backend", "cpu", "--verify"}), {"--verify", "--backend cpu"});
+}
+
 // Issue 12, reproducible results: the same command, inputs, backend, dtype and thread count give
 // the same bytes of A.npy and B.npy, for the stable and the unstable method, at every precision.
 // (The BLAS kernel and the thread count may change the bits: README, "Reproducible results".)

@@ -534,9 +534,12 @@ template <class T> struct CudaBackend<T>::Impl {
       }
     }
     info.k = k;
-    DeviceBuffer<T> A0 = upload(A_host);  // kept for the residual
-    DeviceBuffer<T> A(std::size_t(m) * n);
-    LR_CHECK(cudaMemcpyAsync(A.get(), A0.get(), sizeof(T) * m * n, cudaMemcpyDeviceToDevice, compute));
+    DeviceBuffer<T> A = upload(A_host);  // overwritten by the SVD routine
+    std::optional<DeviceBuffer<T>> A0;   // the input, kept for the residual (CudaOptions::verify)
+    if (opt.verify) {
+      A0.emplace(std::size_t(m) * n);
+      LR_CHECK(cudaMemcpyAsync(A0->get(), A.get(), sizeof(T) * m * n, cudaMemcpyDeviceToDevice, compute));
+    }
     // V is n x k (ld n); for gesvdr room for n x n, in case the routine writes past column k.
     DeviceBuffer<T> S(static_cast<std::size_t>(n)), U(std::size_t(m) * k),
         V(std::size_t(n) * (driver == SvdDriver::gesvdr ? std::size_t(n) : std::size_t(k)));
@@ -623,15 +626,15 @@ template <class T> struct CudaBackend<T>::Impl {
     sync();
     info.seconds = elapsed_s(t0, t1);
 
-    // Accuracy on the device: ||A V - U S||_F / ||A||_F, ||I - U^T U||_F, ||I - V^T V||_F.
-    {
+    // Accuracy on the device (--verify): ||A V - U S||_F / ||A||_F, ||I - U^T U||_F, ||I - V^T V||_F.
+    if (opt.verify) {
       DeviceBuffer<T> US(std::size_t(m) * k), C(std::size_t(k) * k);
       LR_CHECK(cudaMemcpyAsync(US.get(), U.get(), sizeof(T) * m * k, cudaMemcpyDeviceToDevice, compute));
       LR_CHECK(dgmm_right(blas, m, k, US.get(), m, S.get()));
-      LR_CHECK(blas_gemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, k, n, T(1), A0.get(), m, V.get(), n, T(-1), US.get(), m));
+      LR_CHECK(blas_gemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, k, n, T(1), A0->get(), m, V.get(), n, T(-1), US.get(), m));
       T res = 0, anorm = 0, ou = 0, ov = 0;
       LR_CHECK(nrm2(blas, m * k, US.get(), &res));
-      LR_CHECK(nrm2(blas, m * n, A0.get(), &anorm));
+      LR_CHECK(nrm2(blas, m * n, A0->get(), &anorm));
       LR_CHECK(blas_gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, m, T(1), U.get(), m, U.get(), m, T(0), C.get(), k));
       cuda_kernels::add_diagonal(C.get(), k, k, T(-1), compute);
       LR_LAUNCHED("add_diagonal");

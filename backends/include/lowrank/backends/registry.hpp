@@ -24,6 +24,7 @@ struct BackendRequest {
   int bits = 256;                // precision (reference)
   bool quiet = false;            // no progress line on stderr
   std::string svd = "gesvd";     // SVD driver (cuda): gesvd | gesvdj | gesvdp | gesvdr
+  bool verify = false;           // check every SVD on the device (cuda)
   int threads = 0;               // BLAS threads (cpu); 0 leaves OpenBLAS's default
 };
 

@@ -17,7 +17,7 @@
 namespace lowrank {
 
 // Bumped whenever an entry point's signature or a type crossing the boundary changes.
-inline constexpr int plugin_abi = 1;
+inline constexpr int plugin_abi = 2;  // 2: BackendRequest::verify
 
 // The CUDA backend's plugin (backends/src/cuda_plugin.cpp) and the variable that overrides where
 // it is looked for.

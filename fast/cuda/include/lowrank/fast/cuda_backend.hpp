@@ -17,6 +17,7 @@
 // use it. Constructing a backend without a usable device throws lowrank::Error naming the reason
 // (unavailable_reason() says it without throwing).
 #include <cstddef>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ struct CudaOptions {
   Index svd_rank = -1;
   Index gesvdr_oversampling = 0;
   int gesvdr_iters = 2;
+  // Check every SVD on the device (`lowrank solve --verify`): ||M V - U S||_F / ||M||_F and the
+  // orthogonality of U and V, three extra GEMMs and a copy of M per call, in SvdCallInfo. Off:
+  // those fields are NaN.
+  bool verify = false;
   // Device bytes the streamed X blocks may use (two staging buffers plus the block part of the
   // stack [R; X_i^T]: 3 * b * n * sizeof(T)). 0: half of the free device memory.
   std::size_t max_device_bytes = 0;
@@ -61,9 +66,10 @@ struct StreamStats {
 struct SvdCallInfo {
   std::string driver;   // cusolver routine actually used
   Index m = 0, n = 0, k = 0;
-  double residual = 0;  // ||M V_k - U_k S_k||_F / ||M||_F
-  double orth_u = 0;    // ||I - U_k^T U_k||_F
-  double orth_v = 0;    // ||I - V_k^T V_k||_F
+  // With CudaOptions::verify (NaN otherwise):
+  double residual = NAN;  // ||M V_k - U_k S_k||_F / ||M||_F
+  double orth_u = NAN;    // ||I - U_k^T U_k||_F
+  double orth_v = NAN;    // ||I - V_k^T V_k||_F
   double seconds = 0;   // device time of the factorization call alone (events)
   double driver_residual = -1;  // gesvdj: cusolverDnXgesvdjGetResidual; gesvdp: h_err_sigma
   int sweeps = -1;      // gesvdj sweeps
