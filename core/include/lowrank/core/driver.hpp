@@ -412,21 +412,30 @@ ThinSvd<typename Backend::Scalar> cholesky_factors(const Step<Backend>& s, Solut
   return svd;
 }
 
+// The SVD of W U diag(d) (m x n): with U, d^2 the eigen- or singular pairs of G = X X^T, its left
+// singular vectors are those of W X (svd-llm-v2, pinv).
+template <class Backend>
+ThinSvd<typename Backend::Scalar> svd_of_w_scaled(const Step<Backend>& s, const Mat<typename Backend::Scalar>& U,
+                                                  const Vec<typename Backend::Scalar>& d) {
+  s.phase("svd of W U_s diag(sqrt l), " + shape_str(s.W.rows(), s.W.cols()));
+  Mat<typename Backend::Scalar> M = product(s.be, s.W, false, U, false);
+  scale_columns(M, d);
+  auto svd = s.be.svd(M);
+  s.rep.seconds["svd"] = s.clock.lap();
+  return svd;
+}
+
 // SVD-LLM v2: SVD of G (not eigh, as the paper writes it), D = W U_s diag(sqrt l), SVD of D,
 // B = diag(s_r) V_r^T diag(1/sqrt l) U_s^T (Inf where l = 0: the formula's own failure).
 template <class Backend>
 ThinSvd<typename Backend::Scalar> svd_llm_v2_factors(const Step<Backend>& s, Solution<typename Backend::Scalar>& sol) {
   using T = typename Backend::Scalar;
-  const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
+  const Index n = s.W.cols(), r = s.opt.rank;
   auto& be = s.be;
   s.phase("svd of X X^T, " + shape_str(n, n));
   const ThinSvd<T> gs = be.svd(s.G);
   const Vec<T> sqrt_l = gs.s.cwiseSqrt();
-  s.phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
-  Mat<T> M = product(be, s.W, false, gs.U, false);
-  scale_columns(M, sqrt_l);
-  ThinSvd<T> svd = be.svd(M);
-  s.rep.seconds["svd"] = s.clock.lap();
+  ThinSvd<T> svd = svd_of_w_scaled(s, gs.U, sqrt_l);
   sol.A = svd.U.leftCols(r);
   const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();
   // The r x n left factor scaled entrywise, then one product with U_s^T.
@@ -462,11 +471,7 @@ ThinSvd<typename Backend::Scalar> pinv_factors(const Step<Backend>& s, Solution<
     keep(i) = in ? T(1) : T(0);
     sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
   }
-  s.phase("svd of W U_s diag(sqrt l), " + shape_str(m, n));
-  Mat<T> M = product(be, s.W, false, e.vectors, false);
-  scale_columns(M, sqrt_l);
-  ThinSvd<T> svd = be.svd(M);
-  s.rep.seconds["svd"] = s.clock.lap();
+  ThinSvd<T> svd = svd_of_w_scaled(s, e.vectors, sqrt_l);
   sol.A = svd.U.leftCols(r);
   // B = ((A^T W) U_s) diag(keep) U_s^T
   Mat<T> AWU = product(be, product(be, sol.A, true, s.W, false), false, e.vectors, false);
