@@ -247,6 +247,7 @@ template <class Backend> struct Step {
   Index N;
   SolveReport& rep;
   Stopwatch& clock;
+  bool gram() const { return is_gram_method(opt.method); }  // from G, not R
   // Phases are announced (progress, SolveOptions::on_phase) and are where an interrupt is seen.
   void phase(const std::string& what) const {
     check_interrupted();
@@ -258,11 +259,12 @@ template <class Backend> struct Step {
 // of R or the eigenvalues of G. Returns the squared feature norms ||x_i||^2 (R's column norms or
 // G's diagonal), in double: in float32, ||X||_F^2 and the squared feature norms overflow for data
 // near 1e19 (corpus case f32_overflow_1e20), which would make every tolerance Inf.
-template <class Backend> std::vector<double> x_rank_step(const Step<Backend>& s, bool gram) {
+template <class Backend> std::vector<double> x_rank_step(const Step<Backend>& s) {
   using T = typename Backend::Scalar;
   using Tr = ScalarTraits<T>;
   using std::sqrt;
   const Index n = s.W.cols();
+  const bool gram = s.gram();
   if (gram && !s.G.allFinite())
     throw Breakdown("the Gram matrix X X^T is not finite in " + s.rep.precision +
                     " (||X||_F^2 overflows the working precision)");
@@ -484,7 +486,7 @@ ThinSvd<typename Backend::Scalar> pinv_factors(const Step<Backend>& s, Solution<
 // and whether it resolves the rank-r answer, and the objective ||(W - A B) X||_F from R
 // (R^T R = X X^T) or from G (||E X||^2 = trace(E G E^T)).
 template <class Backend>
-void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar>& svd, double nu_mu, bool gram,
+void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar>& svd, double nu_mu,
                  Solution<typename Backend::Scalar>& sol) {
   using T = typename Backend::Scalar;
   using Tr = ScalarTraits<T>;
@@ -505,7 +507,7 @@ void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar>
   const T s_r1 = r < k ? svd.s(r) : T(0);
   rep.gap = Tr::to_double(s_r - s_r1);
   const double s_1 = k ? Tr::to_double(svd.s(0)) : 0.0;
-  rep.uniqueness_tol = gram ? s.scale.uniqueness_tol_gram(n, s.N, nu_mu, s_1, Tr::to_double(s_r), Tr::to_double(s_r1))
+  rep.uniqueness_tol = s.gram() ? s.scale.uniqueness_tol_gram(n, s.N, nu_mu, s_1, Tr::to_double(s_r), Tr::to_double(s_r1))
                             : s.scale.uniqueness_tol(n, nu_mu, s_1);
   rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
 
@@ -517,7 +519,7 @@ void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar>
   Mat<T> E = s.W;  // W - A B
   s.be.gemm(false, false, T(-1), sol.A, sol.B, T(1), E);
   T f2;
-  if (gram) f2 = std::max(T(0), product(s.be, E, false, s.G, false).cwiseProduct(E).sum());
+  if (s.gram()) f2 = std::max(T(0), product(s.be, E, false, s.G, false).cwiseProduct(E).sum());
   else f2 = product(s.be, E, false, s.R, true).squaredNorm();
   sol.objective = sqrt(f2);
   rep.objective = Tr::to_double(sol.objective);
@@ -557,7 +559,7 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
   // A Breakdown (a factorization that fails on the data it was given, a Gram matrix that
   // overflows the working precision) is the method's failure, reported, not an error.
   try {
-    const std::vector<double> col2 = detail::x_rank_step(step, gram);
+    const std::vector<double> col2 = detail::x_rank_step(step);
     rep.seconds["x_rank"] = clock.lap();
     // nu = sum_i ||w_i|| ||x_i||; nu_mu with ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
     double nu = 0, nu_mu = 0;
@@ -577,7 +579,7 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
       case Method::pinv: svd = detail::pinv_factors(step, sol); break;
     }
     rep.seconds["factors"] = clock.lap();
-    if (rep.ok()) detail::report_step(step, svd, nu_mu, gram, sol);
+    if (rep.ok()) detail::report_step(step, svd, nu_mu, sol);
   } catch (const Breakdown& b) {
     rep.status = SolveStatus::failed;
     rep.failure = std::string(method_name(opt.method)) + ": " + b.what();
