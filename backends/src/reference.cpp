@@ -7,8 +7,7 @@ namespace lowrank::backends {
 namespace {
 const RegisterBackend registered("reference", [](const BackendRequest& req, const MatrixXd& W,
                                                  RowBlockSource& X, const SolveOptions& opt) {
-  set_reference_bits(req.bits);
-  ReferenceBackend be;
+  ReferenceBackend be(req.bits);
   Solution<mpreal> s = solve(be, to_mp(W), X, opt);
   return SolvedFactors{to_double(s.A), to_double(s.B), s.report};
 });

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "lowrank/core/driver.hpp"
+#include "lowrank/core/random.hpp"
 #include "lowrank/core/results.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
 
@@ -55,23 +56,16 @@ Row& row(const std::string& group, const std::string& name, const std::string& s
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-MatrixXd make_x(Index N, Index n, std::uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::normal_distribution<double> nd;
-  MatrixXd X(N, n);
-  for (Index j = 0; j < n; ++j) {
-    const double d = std::pow(1e-3, double(j) / double(std::max<Index>(1, n - 1)));
-    for (Index i = 0; i < N; ++i) X(i, j) = d * nd(g);
-  }
+// Test matrices from the project's one double-precision generator (core/random.hpp).
+MatrixXd make_x(Index N, Index n, std::uint64_t seed) {  // Gaussian columns scaled 1 .. 1e-3
+  SplitMixRng rng(seed);
+  MatrixXd X = gaussian(N, n, rng);
+  for (Index j = 0; j < n; ++j) X.col(j) *= std::pow(1e-3, double(j) / double(std::max<Index>(1, n - 1)));
   return X;
 }
 MatrixXd make_w(Index m, Index n, std::uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::normal_distribution<double> nd;
-  MatrixXd W(m, n);
-  for (Index j = 0; j < n; ++j)
-    for (Index i = 0; i < m; ++i) W(i, j) = nd(g);
-  return W;
+  SplitMixRng rng(seed);
+  return gaussian(m, n, rng);
 }
 
 // Cached data per shape (generation is not timed).

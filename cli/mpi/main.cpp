@@ -151,10 +151,7 @@ void run(const Comm& comm, const MpiArgs& ma) {
   } else if (a.backend == "reference") {
     std::unique_ptr<ReferenceBackend> be;
     run_typed(comm, ma, prep, plan, W,
-              [&] {
-                set_reference_bits(prep.req.bits);
-                return std::make_unique<ReferenceBackend>();
-              },
+              [&] { return std::make_unique<ReferenceBackend>(prep.req.bits); },
               be);
   } else {
 #ifdef LOWRANK_HAVE_CUDA

@@ -1,7 +1,11 @@
 #include "lowrank/core/random.hpp"
 
 #include <Eigen/QR>
+#include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "lowrank/core/error.hpp"
 
 namespace lowrank {
 
@@ -40,6 +44,19 @@ MatrixXd haar(Index m, Index k, SplitMixRng& rng) {
   for (Index j = 0; j < k; ++j)
     if (qr.matrixQR()(j, j) < 0) q.col(j) *= -1;
   return q;
+}
+
+VectorXd geometric(Index q, double kappa) {
+  VectorXd s(q);
+  for (Index i = 0; i < q; ++i) s(i) = q == 1 ? 1.0 : std::pow(kappa, -double(i) / double(q - 1));
+  return s;
+}
+
+MatrixXd latms(Index rows, Index cols, const VectorXd& s, SplitMixRng& rng) {
+  const Index q = s.size();
+  if (q > std::min(rows, cols))
+    throw Error("latms: " + std::to_string(q) + " singular values for a " + shape_str(rows, cols) + " matrix");
+  return haar(rows, q, rng) * s.asDiagonal() * haar(cols, q, rng).transpose();
 }
 
 }  // namespace lowrank

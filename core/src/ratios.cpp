@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "lowrank/core/error.hpp"
+#include "lowrank/core/objective.hpp"
 
 namespace lowrank {
 
@@ -165,15 +166,10 @@ CandidateCheck check_candidate(const MatrixXd& W, RowBlockSource& X, const Refer
   // Objective in long double: E = W - A B, f^2 = sum over token blocks ||E X_i^T||^2 + mu ||E||^2.
   const LMat E = W.cast<long double>() - A.cast<long double>() * B.cast<long double>();
   // The same pass gathers the feature norms ||x_i||^2 for version 2's nu.
-  long double f2 = 0;
-  MatrixXd block;
   Eigen::VectorXd feature2 = Eigen::VectorXd::Zero(n);
-  BlockReader<double> blocks(X, 8192);
-  while (blocks.next(block)) {
-    f2 += (E * block.cast<long double>().transpose()).squaredNorm();
-    feature2 += block.colwise().squaredNorm().transpose();
-  }
-  if (ref.mu > 0) f2 += static_cast<long double>(ref.mu) * E.squaredNorm();
+  const long double f2 = objective_squared(E, X, ref.mu, [&](const LMat& block) {
+    feature2 += block.cast<double>().colwise().squaredNorm().transpose();  // exact: X's values are doubles
+  });
   for (Index i = 0; i < n; ++i) res.nu += W.col(i).norm() * std::sqrt(feature2(i) + ref.mu);
   res.objective_computed = true;
   res.objective = std::sqrt(f2);

@@ -13,6 +13,7 @@
 #include "lowrank/core/driver.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/reference/backend.hpp"
+#include "lowrank/reference/solve.hpp"
 
 namespace lowrank::data {
 namespace fs = std::filesystem;
@@ -99,13 +100,12 @@ CaseData generate_case(const CaseDef& c, int bits) {
 
 ReferenceSolution compute_reference(const MatrixXd& W, RowBlockSource& X, Index rank, double mu, int bits,
                                     nlohmann::json* json, MatrixXd* A_out, MatrixXd* B_out) {
-  set_reference_bits(bits);
-  ReferenceBackend be;
   SolveOptions opt;
   opt.method = Method::coala;
   opt.rank = rank;
   opt.mu = mu;
-  Solution<mpreal> s = solve(be, to_mp(W), X, opt);
+  const ReferenceRun run = reference_solve(W, X, opt, bits);
+  const Solution<mpreal>& s = run.sol;
   if (!s.report.ok()) throw Error("reference solve failed: " + s.report.failure);
   const SolveReport& rep = s.report;
   ReferenceSolution ref;
@@ -122,7 +122,7 @@ ReferenceSolution compute_reference(const MatrixXd& W, RowBlockSource& X, Index 
   ref.norm_w_fro = W.norm();
   ref.norm_x_2 = rep.x_singular_values.empty() ? 0.0 : rep.x_singular_values.front();
   ref.x_min = rep.x_singular_values.empty() ? 0.0 : rep.x_singular_values.back();
-  ref.W_star = to_double(MatrixMP(s.A * s.B));
+  ref.W_star = to_double(run.Wp);
   if (A_out) *A_out = to_double(s.A);
   if (B_out) *B_out = to_double(s.B);
   // Ratio version 2's structured forward condition number (core/sensitivity.hpp), where the

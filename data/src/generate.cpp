@@ -20,18 +20,6 @@ std::uint64_t splitmix64(std::uint64_t& x) {
 
 std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-// Restores the default MPFR precision on scope exit.
-class PrecisionGuard {
- public:
-  explicit PrecisionGuard(int bits) : saved_(int(mpreal::get_default_prec())) { mpreal::set_default_prec(bits); }
-  ~PrecisionGuard() { mpreal::set_default_prec(saved_); }
-  PrecisionGuard(const PrecisionGuard&) = delete;
-  PrecisionGuard& operator=(const PrecisionGuard&) = delete;
-
- private:
-  int saved_;
-};
-
 // Largest power of two <= |x| (x > 0), as an exponent: x in [2^e, 2^{e+1}).
 int pow2_exponent(double x) {
   int e = 0;
@@ -171,7 +159,7 @@ MatrixXd generate_matrix(const MatrixSpec& spec, Rng& rng, int bits) {
   for (Index c : spec.outlier_cols)
     if (c < 0 || c >= n) throw Error("generate_matrix: outlier column " + std::to_string(c) + " out of range");
   if (bits < 64 || bits > 4096) throw Error("generate_matrix: bits must be in 64..4096");
-  PrecisionGuard guard(bits);
+  const ReferencePrecision precision(bits);  // put back on return
 
   if (spec.mode == Mode::gaussian) {
     // i.i.d. N(0, 1) entries drawn column by column (the activations of a random layer), then

@@ -12,13 +12,7 @@ namespace lowrank::dynamics {
 RunOutput run(const Config& cfg, const BackendChoice& choice) {
   validate(cfg);
   if (choice.backend == "reference") {
-    const int saved = reference_bits();
-    set_reference_bits(choice.bits);
-    struct Restore {
-      int bits;
-      ~Restore() { mpfr::mpreal::set_default_prec(bits); }
-    } restore{saved};
-    ReferenceBackend be;
+    ReferenceBackend be(choice.bits);
     return run_on(be, cfg);
   }
   if (choice.backend == "cpu") {

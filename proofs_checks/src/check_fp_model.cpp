@@ -78,7 +78,7 @@ CheckResult check_fp_model(const ProveOptions& opt) {
 #else
   // Reference at 128 bits: its error u_128 kappa_C <= 3e-39 * 1e17 is far below every float64
   // error measured here (>= 1e-16); the generator computes at 128 bits too and rounds once.
-  set_reference_bits(128);
+  const ReferencePrecision precision(128);
   const std::vector<Method> methods = {Method::coala, Method::svd_llm, Method::svd_llm_v2, Method::pinv, Method::damped};
   // float32 errors scatter more from seed to seed (fewer digits, same number of rounding events):
   // more seeds there.

@@ -1,6 +1,7 @@
 // Check 7: the reference at p bits agrees with itself at 2p bits to what p bits promise, on the
 // hardest cases (kappa(X) = 1e16). README section "7. Reference self-consistency".
 #include <cmath>
+#include <optional>
 
 #include "common.hpp"
 #include "lowrank/data/corpus.hpp"
@@ -47,9 +48,10 @@ CheckResult check_self_consistency(const ProveOptions& opt) {
         << "  (+ l_max / (l_rho - l_rho+1) for pinv where it cuts eigenvalues of G below its threshold);\n"
         << "  ratio_s = max_i |s_i^p - s_i^2p| / (u_p d ||W||_2 ||X||_2) (Weyl); threshold " << thr << "\n";
   Table t({"case", "kappa(X)", "mu", "method", "p", "2p", "||W'_p - W'_2p||/||W'||", "ratio_W", "ratio_s", "ok"});
-  const int saved = reference_bits();
+  const int base = reference_bits();
   for (const Problem& p : hard_cases(opt.quick)) {
-    set_reference_bits(std::max(512, saved));
+    std::optional<ReferencePrecision> at;  // the precision of what is computed next (a scope, put back after)
+    at.emplace(std::max(512, base));
     const SolveReport rep = ref_solve(p, Method::coala, p.mu).sol.report;
     const Sensitivity s = sensitivity(p, rep);
     const double cut = pinv_cut_sensitivity(p, rep);
@@ -64,9 +66,10 @@ CheckResult check_self_consistency(const ProveOptions& opt) {
         // The promise is informative only while u_p d kappa is small: the Gram formulas need
         // u_p kappa(X)^2 < 1, i.e. p >= 128 bits at kappa = 1e16 (p = 64 breaks their Cholesky).
         if (up * double(p.dim()) * kap > 1e-3) continue;
-        set_reference_bits(bits);
+        std::optional<ReferencePrecision> at_p;
+        at_p.emplace(bits);
         const RefRun lo = ref_solve(p, m, p.mu);
-        set_reference_bits(2 * bits);
+        at_p.emplace(2 * bits);  // the comparison below runs at 2p too
         const RefRun hi = ref_solve(p, m, p.mu);
         const bool ran = lo.sol.report.ok() && hi.sol.report.ok();
         double rW = INFINITY, rs = INFINITY, rel = INFINITY;
@@ -88,7 +91,6 @@ CheckResult check_self_consistency(const ProveOptions& opt) {
       }
     }
   }
-  set_reference_bits(saved);
   c.table(t, "self_consistency.csv");
   return c.finish();
 }

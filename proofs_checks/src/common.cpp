@@ -10,22 +10,9 @@
 
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/npy.hpp"
+#include "lowrank/core/objective.hpp"
 
 namespace lowrank::proofs {
-
-// ---------------------------------------------------------------- matrices
-
-VectorXd geometric(Index q, double kappa) {
-  VectorXd s(q);
-  for (Index i = 0; i < q; ++i) s(i) = q == 1 ? 1.0 : std::pow(kappa, -double(i) / double(q - 1));
-  return s;
-}
-
-MatrixXd latms(Index N, Index n, const VectorXd& s, Rng& rng) {
-  const Index q = s.size();
-  if (q > std::min(N, n)) throw Error("latms: " + std::to_string(q) + " singular values for a " + shape_str(N, n) + " matrix");
-  return haar(N, q, rng) * s.asDiagonal() * haar(n, q, rng).transpose();
-}
 
 // ---------------------------------------------------------------- reference
 MatrixMP mp(const MatrixXd& m) { return m.cast<mpreal>(); }
@@ -42,22 +29,19 @@ mpreal norm2(const MatrixMP& M) {
 }
 
 mpreal objective(const MatrixMP& W, const MatrixMP& Wp, const MatrixMP& Xpaper) {
-  return ((W - Wp) * Xpaper).norm();
+  return sqrt(objective_squared(MatrixMP(W - Wp), MatrixMP(Xpaper.transpose())));
 }
 
 double unit_roundoff_bits(int bits) { return std::ldexp(1.0, -bits); }
 
 RefRun ref_solve(const Problem& p, Method method, double mu, Index block_rows) {
-  ReferenceBackend be;
   MatrixRowSource X(p.X, 0x1p-53, p.name);
   SolveOptions o;
   o.method = method;
   o.rank = p.r;
   o.mu = mu;
   o.block_rows = block_rows;
-  RefRun run{solve(be, mp(p.W), X, o), MatrixMP()};
-  if (run.sol.report.ok()) run.Wp = run.sol.A * run.sol.B;
-  return run;
+  return reference_solve(p.W, X, o, reference_bits());
 }
 
 double norm2d(const MatrixXd& M) {

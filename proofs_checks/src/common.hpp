@@ -11,17 +11,14 @@
 #include "lowrank/core/row_source.hpp"
 #include "lowrank/proofs/prove.hpp"
 #include "lowrank/reference/backend.hpp"
+#include "lowrank/reference/solve.hpp"
 
 namespace lowrank::proofs {
 
 // ---------------------------------------------------------------- seeded test matrices
 // The shared double-precision generator (lowrank/core/random.hpp): gaussian(m, n, rng),
-// haar(m, k, rng).
+// haar(m, k, rng), geometric(q, kappa), latms(N, n, s, rng) (X^T = U diag(s) V^T, MATH.md 1.5).
 using Rng = SplitMixRng;
-// Geometric singular values s_i = kappa^{-(i-1)/(q-1)}, i = 1..q (DLATMS mode 3).
-VectorXd geometric(Index q, double kappa);
-// N x n activations X^T = U diag(s) V^T (MATH.md 1.5), U, V Haar; q = s.size() <= min(N, n).
-MatrixXd latms(Index N, Index n, const VectorXd& s, Rng& rng);
 
 // One problem instance: W (m x n), X on disk convention (N x n, one row per token), rank r.
 struct Problem {
@@ -36,10 +33,8 @@ struct Problem {
 };
 
 // ---------------------------------------------------------------- the reference
-struct RefRun {
-  Solution<mpreal> sol;
-  MatrixMP Wp;  // W' = A B
-};
+using RefRun = ReferenceRun;  // the one reference solve (reference/solve.hpp)
+// reference_solve of the problem at the current reference precision (the check's scope).
 RefRun ref_solve(const Problem& p, Method method, double mu = 0.0, Index block_rows = 4096);
 MatrixMP mp(const MatrixXd& m);
 mpreal norm2(const MatrixMP& M);                 // spectral norm

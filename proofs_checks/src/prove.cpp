@@ -40,11 +40,10 @@ std::vector<CheckResult> run_checks(const ProveOptions& opt, const std::function
     if (std::find(check_names().begin(), check_names().end(), o) == check_names().end())
       throw Error("unknown check '" + o + "' (known: optimality, equivalence, nearest, convergence, streaming, "
                   "fp-model, self-consistency, dynamics-invariance, dynamics-equivalence, dynamics-completion)");
-  const int saved_bits = reference_bits();
   std::vector<CheckResult> results;
   for (const auto& e : entries()) {
     if (!opt.only.empty() && std::find(opt.only.begin(), opt.only.end(), e.name) == opt.only.end()) continue;
-    set_reference_bits(opt.bits);
+    const ReferencePrecision precision(opt.bits);  // each check starts at --bits; put back after it
     const auto t0 = std::chrono::steady_clock::now();
     CheckResult r;
     try {
@@ -63,7 +62,6 @@ std::vector<CheckResult> run_checks(const ProveOptions& opt, const std::function
     results.push_back(r);
     if (on_done) on_done(r);
   }
-  mpfr::mpreal::set_default_prec(saved_bits);  // as found (may be below set_reference_bits' range)
   return results;
 }
 

@@ -23,6 +23,13 @@ void set_reference_bits(int bits) {
 
 int reference_bits() { return int(mpreal::get_default_prec()); }
 
+ReferencePrecision::ReferencePrecision(int bits) : bits_(bits), saved_(long(mpreal::get_default_prec())) {
+  set_reference_bits(bits);
+}
+ReferencePrecision::ReferencePrecision()
+    : bits_(int(mpreal::get_default_prec())), saved_(long(mpreal::get_default_prec())) {}
+ReferencePrecision::~ReferencePrecision() { mpreal::set_default_prec(mpfr_prec_t(saved_)); }
+
 namespace {
 
 // A column-major block of MPFR numbers at one precision, all significands in one contiguous

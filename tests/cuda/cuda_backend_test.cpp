@@ -21,9 +21,9 @@
 #include <Eigen/QR>
 #include <Eigen/SVD>
 #include <cmath>
-#include <random>
 
 #include "lowrank/core/driver.hpp"
+#include "lowrank/core/random.hpp"
 #include "lowrank/fast/cuda_backend.hpp"
 
 namespace lowrank {
@@ -33,35 +33,9 @@ constexpr double kThreshold = 30.0;  // LAPACK TESTING's ratio threshold
 
 template <class T> double unit_roundoff() { return std::numeric_limits<T>::epsilon() / 2; }
 
-MatrixXd gaussian(Index m, Index n, std::mt19937_64& rng) {
-  std::normal_distribution<double> g;
-  MatrixXd A(m, n);
-  for (Index j = 0; j < n; ++j)
-    for (Index i = 0; i < m; ++i) A(i, j) = g(rng);
-  return A;
-}
-
-// Haar-distributed m x k with orthonormal columns (QR of a Gaussian, signs fixed).
-MatrixXd haar(Index m, Index k, std::mt19937_64& rng) {
-  Eigen::HouseholderQR<MatrixXd> qr(gaussian(m, k, rng));
-  MatrixXd Q = qr.householderQ() * MatrixXd::Identity(m, k);
-  const MatrixXd R = qr.matrixQR();
-  for (Index j = 0; j < k; ++j)
-    if (R(j, j) < 0) Q.col(j) *= -1;
-  return Q;
-}
-
-// U diag(s) V^T with Haar factors: m x n with the given singular values (length min(m, n)).
-MatrixXd with_singular_values(Index m, Index n, const VectorXd& s, std::mt19937_64& rng) {
-  const Index k = s.size();
-  return haar(m, k, rng) * s.asDiagonal() * haar(n, k, rng).transpose();
-}
-
-VectorXd geometric(Index k, double cond) {
-  VectorXd s(k);
-  for (Index i = 0; i < k; ++i) s(i) = k == 1 ? 1.0 : std::pow(cond, -double(i) / double(k - 1));
-  return s;
-}
+// Test matrices: the project's one double-precision generator (core/random.hpp: gaussian, haar,
+// geometric, latms), seeded, bit-reproducible on every platform.
+MatrixXd with_singular_values(Index m, Index n, const VectorXd& s, SplitMixRng& rng) { return latms(m, n, s, rng); }
 
 // The data a T backend sees exactly: round once to T.
 template <class T> MatrixXd representable(const MatrixXd& A) { return A.cast<T>().template cast<double>(); }
@@ -105,7 +79,7 @@ TEST(CudaSvdDriver, ParsesEveryNameAndRefusesOthers) {
 
 TYPED_TEST(CudaBackendTest, StreamingTsqrMatchesHouseholderQr) {
   using T = TypeParam;
-  std::mt19937_64 rng(11);
+  SplitMixRng rng(11);
   const Index N = 1000, n = 24, b = 64;
   const double kappa = 10;
   const MatrixXd X = representable<T>(with_singular_values(N, n, geometric(n, kappa), rng));
@@ -129,7 +103,7 @@ TYPED_TEST(CudaBackendTest, StreamingTsqrMatchesHouseholderQr) {
 
 TYPED_TEST(CudaBackendTest, DeviceMemoryCapSmallerThanXStreamsManyBlocks) {
   using T = TypeParam;
-  std::mt19937_64 rng(12);
+  SplitMixRng rng(12);
   const Index N = 2000, n = 32;
   const double kappa = 10;
   const MatrixXd X = representable<T>(with_singular_values(N, n, geometric(n, kappa), rng));
@@ -176,7 +150,7 @@ TYPED_TEST(CudaBackendTest, DeviceMemoryCapSmallerThanXStreamsManyBlocks) {
 
 TYPED_TEST(CudaBackendTest, PeriodicColumnMajorStreamAndInMemoryQr) {
   using T = TypeParam;
-  std::mt19937_64 rng(13);
+  SplitMixRng rng(13);
   const Index P = 100, n = 20, reps = 3, N = reps * P;
   const MatrixXd pool = representable<T>(with_singular_values(P, n, geometric(n, 10), rng));
   Mat<T> poolT = pool.cast<T>();  // column-major, ld = P
@@ -197,7 +171,7 @@ TYPED_TEST(CudaBackendTest, PeriodicColumnMajorStreamAndInMemoryQr) {
 
 TYPED_TEST(CudaBackendTest, GramAccumulationWithinDotProductBound) {
   using T = TypeParam;
-  std::mt19937_64 rng(14);
+  SplitMixRng rng(14);
   const Index N = 700, n = 30;
   const MatrixXd X = representable<T>(gaussian(N, n, rng));
   CudaBackend<T> be;
@@ -210,7 +184,7 @@ TYPED_TEST(CudaBackendTest, GramAccumulationWithinDotProductBound) {
 
 TYPED_TEST(CudaBackendTest, StackRIsTheTriangleOfTheStack) {
   using T = TypeParam;
-  std::mt19937_64 rng(15);
+  SplitMixRng rng(15);
   const Index n = 12;
   const MatrixXd R0 = representable<T>(host_r(gaussian(20, n, rng)));
   const MatrixXd rows = representable<T>(gaussian(5, n, rng));
@@ -230,7 +204,7 @@ TYPED_TEST(CudaBackendTest, StackRIsTheTriangleOfTheStack) {
 }
 
 // The LAPACK-style SVD ratios for one driver on a tall and a wide matrix.
-template <class T> void check_svd(CudaBackend<T>& be, SvdDriver d, Index m, Index n, double u, std::mt19937_64& rng) {
+template <class T> void check_svd(CudaBackend<T>& be, SvdDriver d, Index m, Index n, double u, SplitMixRng& rng) {
   const Index k = std::min(m, n);
   const VectorXd s_true = geometric(k, 1e3);
   const MatrixXd A = representable<T>(with_singular_values(m, n, s_true, rng));
@@ -261,7 +235,7 @@ template <class T> void check_svd(CudaBackend<T>& be, SvdDriver d, Index m, Inde
 
 TYPED_TEST(CudaBackendTest, SvdDriversPassLapackRatios) {
   using T = TypeParam;
-  std::mt19937_64 rng(16);
+  SplitMixRng rng(16);
   CudaOptions opt;
   opt.verify = true;  // the device-side checks, compared with the host's in check_svd
   CudaBackend<T> be(opt);
@@ -278,7 +252,7 @@ TYPED_TEST(CudaBackendTest, RandomizedSvdIsExactOnLowRankMatrices) {
   // A of exact rank 8 < k + p: the randomized range finder captures range(A) exactly, so only
   // rounding remains and the LAPACK ratios apply to the top k = r + 1 triplets.
   using T = TypeParam;
-  std::mt19937_64 rng(17);
+  SplitMixRng rng(17);
   const Index m = 200, n = 150, rank_a = 8, r = 5;
   VectorXd s8(rank_a);
   for (Index i = 0; i < rank_a; ++i) s8(i) = 10.0 - i;
@@ -304,7 +278,7 @@ TYPED_TEST(CudaBackendTest, RandomizedSvdIsExactOnLowRankMatrices) {
 
 TYPED_TEST(CudaBackendTest, EighCholeskyInverse) {
   using T = TypeParam;
-  std::mt19937_64 rng(18);
+  SplitMixRng rng(18);
   const Index n = 40;
   const double u = this->u();
   const VectorXd lam = geometric(n, 1e2).reverse();  // ascending
@@ -363,7 +337,7 @@ TYPED_TEST(CudaBackendTest, CoalaAndSvdLlmThroughTheDriver) {
   // End to end through core/driver.hpp: the objective of each method against the Eckart-Young
   // optimum computed on the host in float64, within the scale of MATH.md 1.4's objective ratio.
   using T = TypeParam;
-  std::mt19937_64 rng(19);
+  SplitMixRng rng(19);
   const Index m = 30, n = 25, N = 400, r = 6;
   const double kappa = 10;
   const MatrixXd W = representable<T>(gaussian(m, n, rng));

@@ -9,11 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 
 #include "common.hpp"  // tests/reference: peak_rss_of
 #include "lowrank/core/npy.hpp"
+#include "lowrank/core/random.hpp"
 #include "lowrank/fast/cuda_backend.hpp"
 
 #ifndef LOWRANK_BIN
@@ -50,11 +50,8 @@ class CudaCli : public ::testing::Test {
     std::string tmpl = (fs::temp_directory_path() / "lowrank_cuda_cli_XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir = tmpl;
-    std::mt19937_64 rng(5);
-    std::normal_distribution<double> g;
-    lowrank::MatrixXd W(12, 8), X(50, 8);
-    for (Index i = 0; i < W.size(); ++i) W.data()[i] = g(rng);
-    for (Index i = 0; i < X.size(); ++i) X.data()[i] = g(rng);
+    lowrank::SplitMixRng rng(5);
+    const lowrank::MatrixXd W = lowrank::gaussian(12, 8, rng), X = lowrank::gaussian(50, 8, rng);
     lowrank::write_npy((dir / "W.npy").string(), W);
     lowrank::write_npy((dir / "X.npy").string(), X);
   }

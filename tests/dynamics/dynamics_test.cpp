@@ -14,12 +14,6 @@
 namespace lowrank::dynamics {
 namespace {
 
-struct Bits {
-  int saved;
-  explicit Bits(int b) : saved(reference_bits()) { set_reference_bits(b); }
-  ~Bits() { mpfr::mpreal::set_default_prec(saved); }
-};
-
 Config small_config(bool completion) {
   Config c;
   c.depth = 3, c.width = 10, c.rank = 2, c.eps = 0.3, c.eta = 2.0, c.weight_decay = 1e-3, c.gamma = 0.5, c.seed = 5;
@@ -84,7 +78,7 @@ double directional(Net& net, std::vector<MatrixMP*> params, const std::vector<Ma
 }
 
 void gradient_check(bool completion) {
-  Bits bits(256);
+  const ReferencePrecision bits(256);
   ReferenceBackend be;
   Config cfg = small_config(completion);
   cfg.weight_decay = 0;  // the step then is exactly -eta grad

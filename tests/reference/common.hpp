@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "lowrank/core/matrix.hpp"
+#include "lowrank/core/random.hpp"
 
 // Defined when this test is built with AddressSanitizer (clang or gcc): resident memory and
 // address-space caps mean nothing there (shadow memory, redzones), so those checks skip.
@@ -91,22 +92,19 @@ inline long peak_rss_of(std::vector<std::string> argv_s) {
   return kb < 0 ? -1 : kb * 1024;
 }
 
+// Seeded test matrices from the project's one double-precision generator (core/random.hpp),
+// bit-reproducible on every platform (std::normal_distribution is not).
 inline MatrixXd gaussian(Index rows, Index cols, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> d(0.0, 1.0);
-  MatrixXd m(rows, cols);
-  for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = d(rng);
-  return m;
+  SplitMixRng rng(seed);
+  return gaussian(rows, cols, rng);
 }
 
 // Small integers in [-k, k]: products and sums of these are exact in binary floating point.
 inline MatrixXd small_ints(Index rows, Index cols, std::uint64_t seed, int k = 3) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> d(-k, k);
+  SplitMixRng rng(seed);
   MatrixXd m(rows, cols);
   for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = d(rng);
+    for (Index i = 0; i < rows; ++i) m(i, j) = double(int(rng.next_u64() % std::uint64_t(2 * k + 1)) - k);
   return m;
 }
 

@@ -328,6 +328,39 @@ TEST_F(Reference, DriverRefusesBadProblems) {
   expect_error([&] { set_reference_bits(32); }, {"--bits", "32"});
 }
 
+// The precision as a value: a backend made with its bits computes at them (its report says so),
+// and the caller's precision is back when it ends, also when the scope ends by an exception;
+// scopes nest; out-of-range bits are refused before anything changes.
+TEST_F(Reference, PrecisionIsAValueWithALifetime) {
+  ASSERT_EQ(reference_bits(), 256);  // the fixture's
+  const MatrixXd W = gaussian(6, 5, 91), X = gaussian(9, 5, 92);
+  {
+    ReferenceBackend be(512);
+    EXPECT_EQ(reference_bits(), 512);
+    MatrixRowSource src(X, 0x1p-53, "X");
+    SolveOptions o;
+    o.rank = 2;
+    const Solution<MP> s = solve(be, to_mp(W), src, o);
+    EXPECT_EQ(s.report.precision, "mpfr512");
+    EXPECT_EQ(s.A(0, 0).get_prec(), 512);
+    {
+      const ReferencePrecision inner(128);
+      EXPECT_EQ(reference_bits(), 128);
+      EXPECT_EQ(ReferenceBackend().precision(), "mpfr128");  // made at the current precision
+    }
+    EXPECT_EQ(reference_bits(), 512);
+  }
+  EXPECT_EQ(reference_bits(), 256);
+  try {
+    const ReferencePrecision p(1024);
+    throw Error("leaving the scope early");
+  } catch (const Error&) {
+  }
+  EXPECT_EQ(reference_bits(), 256);
+  expect_error([&] { ReferenceBackend be(32); }, {"--bits", "32"});
+  EXPECT_EQ(reference_bits(), 256);
+}
+
 // Inf deep inside a streamed X block: the solve stops with the file, row and column.
 TEST_F(Reference, DriverRefusesNonFiniteDeepInStreamedX) {
   ScratchDir dir;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "lowrank/core/driver.hpp"
+#include "lowrank/core/random.hpp"
 #include "lowrank/core/sensitivity.hpp"
 #include "lowrank/reference/backend.hpp"
 
@@ -15,12 +16,9 @@ using LMat = ForwardSensitivity::LMat;
 
 namespace {
 
-MatrixXd gaussian(Index rows, Index cols, unsigned seed) {
-  std::mt19937_64 g(seed);
-  std::normal_distribution<double> nd;
-  MatrixXd a(rows, cols);
-  for (Index i = 0; i < a.size(); ++i) a.data()[i] = nd(g);
-  return a;
+MatrixXd gaussian(Index rows, Index cols, unsigned seed) {  // core/random.hpp's generator, seeded
+  SplitMixRng rng(seed);
+  return lowrank::gaussian(rows, cols, rng);
 }
 LMat lgaussian(Index rows, Index cols, unsigned seed) { return gaussian(rows, cols, seed).cast<long double>(); }
 

@@ -27,5 +27,10 @@ MatrixXd gaussian(Index m, Index n, SplitMixRng& rng);
 // m x k with orthonormal columns, Haar distributed: the Q of a Gaussian's QR with the signs of R's
 // diagonal moved into Q (Mezzadri 2007).
 MatrixXd haar(Index m, Index k, SplitMixRng& rng);
+// Geometric singular values s_i = kappa^{-(i-1)/(q-1)}, i = 1..q (DLATMS mode 3; s = 1 when q = 1).
+VectorXd geometric(Index q, double kappa);
+// rows x cols = U diag(s) V^T, U and V Haar (drawn in that order), q = s.size() <= min(rows, cols):
+// DLATMS with a given spectrum, in double (MATH.md 1.5). Throws lowrank::Error when q is too large.
+MatrixXd latms(Index rows, Index cols, const VectorXd& s, SplitMixRng& rng);
 
 }  // namespace lowrank

@@ -1,6 +1,9 @@
 #pragma once
-// The arbitrary-precision backend: every operation in MPFR at the precision set by
-// set_reference_bits(). Ground truth for the fast backends.
+// The arbitrary-precision backend: every operation in MPFR at its precision. Ground truth for the
+// fast backends. `ReferenceBackend be(bits)` holds that precision for its lifetime (a
+// ReferencePrecision scope: numbers made while it lives, the caller's to_mp(W) included, carry
+// `bits`; the enclosing precision comes back when it ends); `ReferenceBackend be;` works at the
+// precision current when it is made.
 #include <string>
 
 #include "lowrank/core/driver.hpp"
@@ -11,8 +14,11 @@ namespace lowrank {
 class ReferenceBackend {
  public:
   using Scalar = mpreal;
+  ReferenceBackend() : precision_(ReferencePrecision::current()) {}
+  explicit ReferenceBackend(int bits) : precision_(bits) {}
   std::string name() const { return "reference"; }
-  std::string precision() const { return "mpfr" + std::to_string(reference_bits()); }
+  std::string precision() const { return "mpfr" + std::to_string(precision_.bits()); }
+  int bits() const { return precision_.bits(); }
 
   MatrixMP accumulate_r(RowBlockSource& X, Index block_rows) { return stream_r(*this, X, block_rows); }
   MatrixMP accumulate_gram(RowBlockSource& X, Index block_rows) { return stream_gram(*this, X, block_rows); }
@@ -27,6 +33,9 @@ class ReferenceBackend {
   // it; C must not share storage with A or B.
   void gemm(bool trans_a, bool trans_b, const mpreal& alpha, const MatrixMP& A, const MatrixMP& B,
             const mpreal& beta, MatrixMP& C);
+
+ private:
+  ReferencePrecision precision_;
 };
 static_assert(check_solve_backend<ReferenceBackend>() && check_train_backend<ReferenceBackend>());
 
