@@ -32,6 +32,7 @@ SolvedFactors run_cuda(const CudaOptions& co, const BackendRequest& req, const M
     rep.extra["stream_seconds_copy"] = st.seconds_copy;
     rep.extra["stream_seconds_compute"] = st.seconds_compute;
     rep.extra["stream_seconds_host_fill"] = st.seconds_host_fill;
+    rep.extra["stream_seconds_host_starved"] = st.seconds_host_starved;
     rep.extra["stream_h2d_hidden_fraction"] = st.hidden_fraction;
     if (st.what == "tsqr" && st.blocks > 1 && 2 * st.block_rows < st.n)
       rep.notes.push_back("streaming TSQR with blocks of " + std::to_string(st.block_rows) + " < n / 2 = " +

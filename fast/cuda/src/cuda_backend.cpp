@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "kernels.hpp"
+#include "lowrank/core/block_pipeline.hpp"
 #include "lowrank/core/error.hpp"
 
 namespace lowrank {
@@ -300,6 +301,29 @@ template <class T> struct CudaBackend<T>::Impl {
     if (info > 0) throw Error(routine + " failed with info = " + std::to_string(info) + " (" + what + ")");
   }
 
+  // ---- one cuSOLVER call: bufferSize -> workspace -> call -> info, in one place ----
+  // `query(&device_bytes, &host_bytes)` asks for the workspace (the 64-bit API's *_bufferSize),
+  // `run(dw, device_bytes, hw, host_bytes, d_info)` enqueues the routine on the compute stream
+  // with the workspace this object keeps (grown when a call needs more, never shrunk). solver_enqueue
+  // leaves the info on the device (the streaming loop checks a batch of them at once);
+  // solver_call waits for it and returns it, timing the routine alone between t0 and t1 when given.
+  template <class Query, class Run>
+  void solver_enqueue(const char* routine, Query&& query, Run&& run, int* d_info, cudaEvent_t t0 = nullptr,
+                      cudaEvent_t t1 = nullptr) {
+    std::size_t dbytes = 0, hbytes = 0;
+    check(query(&dbytes, &hbytes), (std::string(routine) + "_bufferSize").c_str());
+    void* dw = device_workspace(dbytes);
+    void* hw = host_workspace(hbytes);
+    if (t0) LR_CHECK(cudaEventRecord(t0, compute));
+    check(run(dw, dbytes, hw, hbytes, d_info), routine);
+    if (t1) LR_CHECK(cudaEventRecord(t1, compute));
+  }
+  template <class Query, class Run>
+  int solver_call(const char* routine, Query&& query, Run&& run, cudaEvent_t t0 = nullptr, cudaEvent_t t1 = nullptr) {
+    solver_enqueue(routine, std::forward<Query>(query), std::forward<Run>(run), info1.get(), t0, t1);
+    return read_info(info1.get());
+  }
+
   // ---- geqrf on the compute stream; the info goes to d_info (checked by the caller) ----
   std::size_t geqrf_work(int64_t m, int64_t n, T* A, int64_t lda, T* tau, std::size_t* host_bytes) {
     std::size_t dbytes = 0, hbytes = 0;
@@ -309,12 +333,17 @@ template <class T> struct CudaBackend<T>::Impl {
     return dbytes;
   }
   void geqrf(int64_t m, int64_t n, T* A, int64_t lda, T* tau, int* d_info) {
-    std::size_t hbytes = 0;
-    const std::size_t dbytes = geqrf_work(m, n, A, lda, tau, &hbytes);
-    void* dw = device_workspace(dbytes);
-    void* hw = host_workspace(hbytes);
-    LR_CHECK(cusolverDnXgeqrf(solver, params, m, n, data_type<T>(), A, lda, data_type<T>(), tau, data_type<T>(), dw,
-                              dbytes, hw, hbytes, d_info));
+    solver_enqueue(
+        "cusolverDnXgeqrf",
+        [&](std::size_t* db, std::size_t* hb) {
+          *db = geqrf_work(m, n, A, lda, tau, hb);
+          return CUSOLVER_STATUS_SUCCESS;
+        },
+        [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* info) {
+          return cusolverDnXgeqrf(solver, params, m, n, data_type<T>(), A, lda, data_type<T>(), tau, data_type<T>(), dw,
+                                  db, hw, hb, info);
+        },
+        d_info);
   }
 
   // ---- the streaming pipeline (TSQR or Gram) ----
@@ -391,36 +420,20 @@ template <class T> struct CudaBackend<T>::Impl {
     std::deque<BlockEvents> ev;  // grows by one per block; references stay valid
     const bool row_major_block = hx && hx->row_major;
 
-    Mat<T> block;
+    // One block: H2D (from the pinned buffer `host`, or from the caller's HostRows) on the copy
+    // stream, then the factorization / accumulation on the compute stream.
     Index done_rows = 0;
-    std::optional<BlockReader<T>> reader;  // the shared block loop: float read as float, row count checked
-    if (src) reader.emplace(*src, bmax);
-    double host_fill = 0;
-    Index i = 0;
-    for (; done_rows < N; ++i) {
+    auto enqueue = [&](Index i, Index b, const T* host) {
       const int s = int(i & 1);
       ev.emplace_back();
       BlockEvents& e = ev.back();
-      Index b = std::min(bmax, N - done_rows);
       T* Ds = D[s].get();
-
-      // Host side: read and convert the block into pinned memory (only after the H2D copy that last
-      // read this pinned buffer, block i - 2, has finished).
-      if (src) {
-        if (i >= 2) LR_CHECK(cudaEventSynchronize(ev[std::size_t(i - 2)].copy_end.get()));
-        const auto t0 = std::chrono::steady_clock::now();
-        if (!reader->next(block))  // (BlockReader throws first: the source declared N rows)
-          throw Error(src->name() + ": ended after " + std::to_string(done_rows) + " of " + std::to_string(N) + " rows");
-        b = block.rows();
-        Eigen::Map<Mat<T>>(pinned[s].get(), b, n) = block;
-        host_fill += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      }
 
       // Copy stream: H2D into staging D[s] once block i - 2 has been moved out of it.
       if (i >= 2) LR_CHECK(cudaStreamWaitEvent(copy, ev[std::size_t(i - 2)].staging_free.get(), 0));
       LR_CHECK(cudaEventRecord(e.copy_start.get(), copy));
-      if (src) {
-        LR_CHECK(cudaMemcpyAsync(Ds, pinned[s].get(), sizeof(T) * std::size_t(b) * n, cudaMemcpyHostToDevice, copy));
+      if (host) {
+        LR_CHECK(cudaMemcpyAsync(Ds, host, sizeof(T) * std::size_t(b) * n, cudaMemcpyHostToDevice, copy));
       } else {
         // Rows [done_rows, done_rows + b) of the stream, split where the pool wraps around.
         const Index period = hx->period_rows > 0 ? hx->period_rows : N;
@@ -470,8 +483,30 @@ template <class T> struct CudaBackend<T>::Impl {
       }
       LR_CHECK(cudaEventRecord(e.comp_end.get(), compute));
       done_rows += b;
+    };
+
+    double host_fill = 0;
+    Index used = 0;
+    if (src) {
+      // A reader thread fills the pinned buffers (core/block_pipeline.hpp: the ordering is tested
+      // there against a fake queue) while this thread enqueues: the read of block i + 1 overlaps
+      // the upload and the factorization of block i.
+      struct Queue {
+        std::shared_ptr<T>* pinned;
+        std::deque<BlockEvents>* ev;
+        decltype(enqueue)* go;
+        int slots() const { return 2; }
+        T* host(int slot) { return pinned[slot].get(); }
+        void submit(int slot, Index block, Index rows) { (*go)(block, rows, pinned[slot].get()); }
+        void wait_upload(Index block) { LR_CHECK(cudaEventSynchronize((*ev)[std::size_t(block)].copy_end.get())); }
+      } q{pinned, &ev, &enqueue};
+      const PipelineStats ps = run_block_pipeline<T>(*src, bmax, q);
+      host_fill = ps.seconds_reading;
+      stats.seconds_host_starved = ps.seconds_starved;
+      used = ps.blocks;
+    } else {
+      for (; done_rows < N; ++used) enqueue(used, std::min(bmax, N - done_rows), nullptr);
     }
-    const Index used = i;
     sync();
     LR_CHECK(cudaStreamSynchronize(copy));
 
@@ -544,22 +579,22 @@ template <class T> struct CudaBackend<T>::Impl {
     DeviceBuffer<T> S(static_cast<std::size_t>(n)), U(std::size_t(m) * k),
         V(std::size_t(n) * (driver == SvdDriver::gesvdr ? std::size_t(n) : std::size_t(k)));
     Event t0, t1;
-    int* d_info = info1.get();
     if (driver == SvdDriver::gesvd) {
       info.driver = "cusolverDnXgesvd";
       DeviceBuffer<T> VT(std::size_t(n) * n);
-      std::size_t dbytes = 0, hbytes = 0;
-      LR_CHECK(cusolverDnXgesvd_bufferSize(solver, params, 'S', 'S', m, n, data_type<T>(), A.get(), m, data_type<T>(),
-                                           S.get(), data_type<T>(), U.get(), m, data_type<T>(), VT.get(), n,
-                                           data_type<T>(), &dbytes, &hbytes));
-      void* dw = device_workspace(dbytes);
-      void* hw = host_workspace(hbytes);
-      LR_CHECK(cudaEventRecord(t0.get(), compute));
-      LR_CHECK(cusolverDnXgesvd(solver, params, 'S', 'S', m, n, data_type<T>(), A.get(), m, data_type<T>(), S.get(),
-                                data_type<T>(), U.get(), m, data_type<T>(), VT.get(), n, data_type<T>(), dw, dbytes,
-                                hw, hbytes, d_info));
-      LR_CHECK(cudaEventRecord(t1.get(), compute));
-      const int inf = read_info(d_info);
+      const int inf = solver_call(
+          "cusolverDnXgesvd",
+          [&](std::size_t* db, std::size_t* hb) {
+            return cusolverDnXgesvd_bufferSize(solver, params, 'S', 'S', m, n, data_type<T>(), A.get(), m,
+                                               data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(),
+                                               VT.get(), n, data_type<T>(), db, hb);
+          },
+          [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
+            return cusolverDnXgesvd(solver, params, 'S', 'S', m, n, data_type<T>(), A.get(), m, data_type<T>(), S.get(),
+                                    data_type<T>(), U.get(), m, data_type<T>(), VT.get(), n, data_type<T>(), dw, db, hw,
+                                    hb, d_info);
+          },
+          t0.get(), t1.get());
       check_info(inf, "cusolverDnXgesvd", shape_str(m, n) + (inf > 0 ? ": bidiagonal QR iteration did not converge" : ""));
       LR_CHECK(transpose_into(blas, n, n, VT.get(), n, V.get(), n));  // V = VT^T
     } else if (driver == SvdDriver::gesvdj) {
@@ -572,15 +607,22 @@ template <class T> struct CudaBackend<T>::Impl {
         ~Guard() { cusolverDnDestroyGesvdjInfo(p); }
       } guard{gp};
       LR_CHECK(cusolverDnXgesvdjSetSortEig(gp, 1));
-      int lwork = 0;
-      LR_CHECK(gesvdj_buffer(solver, int(m), int(n), A.get(), int(m), S.get(), U.get(), int(m), V.get(), int(n), &lwork,
-                             gp));
-      T* work = static_cast<T*>(device_workspace(sizeof(T) * std::size_t(lwork)));
-      LR_CHECK(cudaEventRecord(t0.get(), compute));
-      LR_CHECK(gesvdj_run(solver, int(m), int(n), A.get(), int(m), S.get(), U.get(), int(m), V.get(), int(n), work, lwork,
-                          d_info, gp));
-      LR_CHECK(cudaEventRecord(t1.get(), compute));
-      const int inf = read_info(d_info);
+      // The legacy 32-bit API counts its workspace in elements (lwork), on the device only.
+      const int inf = solver_call(
+          info.driver.c_str(),
+          [&](std::size_t* db, std::size_t* hb) {
+            int lwork = 0;
+            const cusolverStatus_t st = gesvdj_buffer(solver, int(m), int(n), A.get(), int(m), S.get(), U.get(), int(m),
+                                                      V.get(), int(n), &lwork, gp);
+            *db = sizeof(T) * std::size_t(std::max(lwork, 0));
+            *hb = 0;
+            return st;
+          },
+          [&](void* dw, std::size_t db, void*, std::size_t, int* d_info) {
+            return gesvdj_run(solver, int(m), int(n), A.get(), int(m), S.get(), U.get(), int(m), V.get(), int(n),
+                              static_cast<T*>(dw), int(db / sizeof(T)), d_info, gp);
+          },
+          t0.get(), t1.get());
       check_info(inf, info.driver, shape_str(m, n) + (inf > 0 ? ": Jacobi sweeps did not converge" : ""));
       double res = 0;
       int sweeps = 0;
@@ -590,35 +632,39 @@ template <class T> struct CudaBackend<T>::Impl {
       info.sweeps = sweeps;
     } else if (driver == SvdDriver::gesvdp) {
       info.driver = "cusolverDnXgesvdp";
-      std::size_t dbytes = 0, hbytes = 0;
-      LR_CHECK(cusolverDnXgesvdp_bufferSize(solver, params, CUSOLVER_EIG_MODE_VECTOR, 1, m, n, data_type<T>(), A.get(),
-                                            m, data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(),
-                                            V.get(), n, data_type<T>(), &dbytes, &hbytes));
-      void* dw = device_workspace(dbytes);
-      void* hw = host_workspace(hbytes);
       double err_sigma = 0;
-      LR_CHECK(cudaEventRecord(t0.get(), compute));
-      LR_CHECK(cusolverDnXgesvdp(solver, params, CUSOLVER_EIG_MODE_VECTOR, 1, m, n, data_type<T>(), A.get(), m,
-                                 data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(), V.get(), n,
-                                 data_type<T>(), dw, dbytes, hw, hbytes, d_info, &err_sigma));
-      LR_CHECK(cudaEventRecord(t1.get(), compute));
-      check_info(read_info(d_info), "cusolverDnXgesvdp", shape_str(m, n));
+      const int inf = solver_call(
+          "cusolverDnXgesvdp",
+          [&](std::size_t* db, std::size_t* hb) {
+            return cusolverDnXgesvdp_bufferSize(solver, params, CUSOLVER_EIG_MODE_VECTOR, 1, m, n, data_type<T>(),
+                                                A.get(), m, data_type<T>(), S.get(), data_type<T>(), U.get(), m,
+                                                data_type<T>(), V.get(), n, data_type<T>(), db, hb);
+          },
+          [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
+            return cusolverDnXgesvdp(solver, params, CUSOLVER_EIG_MODE_VECTOR, 1, m, n, data_type<T>(), A.get(), m,
+                                     data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(), V.get(), n,
+                                     data_type<T>(), dw, db, hw, hb, d_info, &err_sigma);
+          },
+          t0.get(), t1.get());
+      check_info(inf, "cusolverDnXgesvdp", shape_str(m, n));
       info.driver_residual = err_sigma;  // perturbation added near zero singular values (0 if none)
     } else {
       info.driver = "cusolverDnXgesvdr";
-      std::size_t dbytes = 0, hbytes = 0;
       const int64_t iters = opt.gesvdr_iters;
-      LR_CHECK(cusolverDnXgesvdr_bufferSize(solver, params, 'S', 'S', m, n, k, p, iters, data_type<T>(), A.get(), m,
-                                            data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(),
-                                            V.get(), n, data_type<T>(), &dbytes, &hbytes));
-      void* dw = device_workspace(dbytes);
-      void* hw = host_workspace(hbytes);
-      LR_CHECK(cudaEventRecord(t0.get(), compute));
-      LR_CHECK(cusolverDnXgesvdr(solver, params, 'S', 'S', m, n, k, p, iters, data_type<T>(), A.get(), m,
-                                 data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(), V.get(), n,
-                                 data_type<T>(), dw, dbytes, hw, hbytes, d_info));
-      LR_CHECK(cudaEventRecord(t1.get(), compute));
-      check_info(read_info(d_info), "cusolverDnXgesvdr", shape_str(m, n) + ", k = " + std::to_string(k) + ", p = " +
+      const int inf = solver_call(
+          "cusolverDnXgesvdr",
+          [&](std::size_t* db, std::size_t* hb) {
+            return cusolverDnXgesvdr_bufferSize(solver, params, 'S', 'S', m, n, k, p, iters, data_type<T>(), A.get(), m,
+                                                data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(),
+                                                V.get(), n, data_type<T>(), db, hb);
+          },
+          [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
+            return cusolverDnXgesvdr(solver, params, 'S', 'S', m, n, k, p, iters, data_type<T>(), A.get(), m,
+                                     data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(), V.get(), n,
+                                     data_type<T>(), dw, db, hw, hb, d_info);
+          },
+          t0.get(), t1.get());
+      check_info(inf, "cusolverDnXgesvdr", shape_str(m, n) + ", k = " + std::to_string(k) + ", p = " +
                                                              std::to_string(p));
       info.note += "randomized: k = " + std::to_string(k) + ", p = " + std::to_string(p) + ", " +
                    std::to_string(iters) + " power iterations";
@@ -743,16 +789,18 @@ template <class T> Vec<T> CudaBackend<T>::singular_values(const Mat<T>& M) {
   const Mat<T> A_host = m0 < n0 ? Mat<T>(M.transpose()) : M;  // Xgesvd needs m >= n
   const int64_t m = A_host.rows(), n = A_host.cols();
   DeviceBuffer<T> A = I.upload(A_host), S(static_cast<std::size_t>(n));
-  std::size_t dbytes = 0, hbytes = 0;
-  LR_CHECK(cusolverDnXgesvd_bufferSize(I.solver, I.params, 'N', 'N', m, n, data_type<T>(), A.get(), m, data_type<T>(),
-                                       S.get(), data_type<T>(), nullptr, m, data_type<T>(), nullptr, n, data_type<T>(),
-                                       &dbytes, &hbytes));
-  void* dw = I.device_workspace(dbytes);
-  void* hw = I.host_workspace(hbytes);
-  LR_CHECK(cusolverDnXgesvd(I.solver, I.params, 'N', 'N', m, n, data_type<T>(), A.get(), m, data_type<T>(), S.get(),
-                            data_type<T>(), nullptr, m, data_type<T>(), nullptr, n, data_type<T>(), dw, dbytes, hw,
-                            hbytes, I.info1.get()));
-  const int info = I.read_info(I.info1.get());
+  const int info = I.solver_call(
+      "cusolverDnXgesvd",
+      [&](std::size_t* db, std::size_t* hb) {
+        return cusolverDnXgesvd_bufferSize(I.solver, I.params, 'N', 'N', m, n, data_type<T>(), A.get(), m,
+                                           data_type<T>(), S.get(), data_type<T>(), nullptr, m, data_type<T>(), nullptr,
+                                           n, data_type<T>(), db, hb);
+      },
+      [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
+        return cusolverDnXgesvd(I.solver, I.params, 'N', 'N', m, n, data_type<T>(), A.get(), m, data_type<T>(), S.get(),
+                                data_type<T>(), nullptr, m, data_type<T>(), nullptr, n, data_type<T>(), dw, db, hw, hb,
+                                d_info);
+      });
   Impl::check_info(info, "cusolverDnXgesvd (values only)",
                    shape_str(m, n) + (info > 0 ? ": bidiagonal QR iteration did not converge" : ""));
   return I.download(S.get(), n, 1, n).col(0);
@@ -769,16 +817,16 @@ template <class T> SymEig<T> CudaBackend<T>::eigh_impl(const Mat<T>& G, bool vec
   if (!G.allFinite()) throw Error("eigh: the " + shape_str(n, n) + " matrix contains NaN or Inf");
   Impl& I = *impl_;
   DeviceBuffer<T> A = I.upload(G), W(static_cast<std::size_t>(n));
-  std::size_t dbytes = 0, hbytes = 0;
-  LR_CHECK(cusolverDnXsyevd_bufferSize(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n,
-                                       data_type<T>(), A.get(), n, data_type<T>(), W.get(), data_type<T>(), &dbytes,
-                                       &hbytes));
-  void* dw = I.device_workspace(dbytes);
-  void* hw = I.host_workspace(hbytes);
-  LR_CHECK(cusolverDnXsyevd(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(),
-                            A.get(), n, data_type<T>(), W.get(), data_type<T>(), dw, dbytes, hw, hbytes,
-                            I.info1.get()));
-  const int info = I.read_info(I.info1.get());
+  const int info = I.solver_call(
+      "cusolverDnXsyevd",
+      [&](std::size_t* db, std::size_t* hb) {
+        return cusolverDnXsyevd_bufferSize(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(),
+                                           n, data_type<T>(), W.get(), data_type<T>(), db, hb);
+      },
+      [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
+        return cusolverDnXsyevd(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n,
+                                data_type<T>(), W.get(), data_type<T>(), dw, db, hw, hb, d_info);
+      });
   Impl::check_info(info, "cusolverDnXsyevd", shape_str(n, n) + (info > 0 ? ": eigenvalue iteration did not converge" : ""));
   SymEig<T> out;
   out.vectors = vectors ? I.download(A.get(), n, n, n) : Mat<T>(n, 0);
@@ -796,17 +844,18 @@ template <class T> bool CudaBackend<T>::cholesky_lower(const Mat<T>& G, Mat<T>& 
     return true;
   }
   DeviceBuffer<T> A = I.upload(G);
-  std::size_t dbytes = 0, hbytes = 0;
-  LR_CHECK(cusolverDnXpotrf_bufferSize(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n,
-                                       data_type<T>(), &dbytes, &hbytes));
-  void* dw = I.device_workspace(dbytes);
-  void* hw = I.host_workspace(hbytes);
   Event t0, t1;
-  LR_CHECK(cudaEventRecord(t0.get(), I.compute));
-  LR_CHECK(cusolverDnXpotrf(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n, data_type<T>(),
-                            dw, dbytes, hw, hbytes, I.info1.get()));
-  LR_CHECK(cudaEventRecord(t1.get(), I.compute));
-  const int info = I.read_info(I.info1.get());
+  const int info = I.solver_call(
+      "cusolverDnXpotrf",
+      [&](std::size_t* db, std::size_t* hb) {
+        return cusolverDnXpotrf_bufferSize(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n,
+                                           data_type<T>(), db, hb);
+      },
+      [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
+        return cusolverDnXpotrf(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n,
+                                data_type<T>(), dw, db, hw, hb, d_info);
+      },
+      t0.get(), t1.get());
   I.potrf_seconds = elapsed_s(t0, t1);
   if (info < 0) Impl::check_info(info, "cusolverDnXpotrf", shape_str(n, n));
   if (info > 0) return false;  // leading minor of order info is not positive definite: breakdown
@@ -824,14 +873,16 @@ template <class T> Mat<T> CudaBackend<T>::inverse(const Mat<T>& M) {
   Impl& I = *impl_;
   DeviceBuffer<T> A = I.upload(M), B(std::size_t(n) * n);
   DeviceBuffer<int64_t> ipiv(static_cast<std::size_t>(n));
-  std::size_t dbytes = 0, hbytes = 0;
-  LR_CHECK(cusolverDnXgetrf_bufferSize(I.solver, I.params, n, n, data_type<T>(), A.get(), n, data_type<T>(), &dbytes,
-                                       &hbytes));
-  void* dw = I.device_workspace(dbytes);
-  void* hw = I.host_workspace(hbytes);
-  LR_CHECK(cusolverDnXgetrf(I.solver, I.params, n, n, data_type<T>(), A.get(), n, ipiv.get(), data_type<T>(), dw, dbytes,
-                            hw, hbytes, I.info1.get()));
-  const int info = I.read_info(I.info1.get());
+  const int info = I.solver_call(
+      "cusolverDnXgetrf",
+      [&](std::size_t* db, std::size_t* hb) {
+        return cusolverDnXgetrf_bufferSize(I.solver, I.params, n, n, data_type<T>(), A.get(), n, data_type<T>(), db,
+                                           hb);
+      },
+      [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
+        return cusolverDnXgetrf(I.solver, I.params, n, n, data_type<T>(), A.get(), n, ipiv.get(), data_type<T>(), dw,
+                                db, hw, hb, d_info);
+      });
   Impl::check_info(info, "cusolverDnXgetrf",
                    shape_str(n, n) + (info > 0 ? ": U(" + std::to_string(info) + "," + std::to_string(info) +
                                                      ") is exactly zero, the matrix is singular"

@@ -57,7 +57,8 @@ struct StreamStats {
   double seconds_wall = 0;       // device timeline: first copy start -> last factorization end
   double seconds_copy = 0;       // sum of the H2D copies
   double seconds_compute = 0;    // sum of the per-block device work (transpose/copy + geqrf or syrk)
-  double seconds_host_fill = 0;  // host time spent reading/converting blocks into pinned memory
+  double seconds_host_fill = 0;  // reader thread: reading/converting blocks into pinned memory
+  double seconds_host_starved = 0;  // enqueuing thread: waiting for the reader (the disk was the bottleneck)
   // Fraction of the copy time hidden behind compute: (copy + compute - wall) / copy, in [0, 1].
   double hidden_fraction = 0;
 };
