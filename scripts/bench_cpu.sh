@@ -46,7 +46,10 @@ table = txt[txt.index("# MAGMA-style"):].strip()
 rows = {}
 for line in table.splitlines()[2:]:
     m = re.match(r"(\S+)\s+(\S+)\s+(.+?)\s{2,}\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)%\s*(.*)", line)
-    if m: rows[(m.group(1), m.group(2), m.group(3).strip())] = (float(m.group(4)), float(m.group(5)))
+    if m:
+        notes = dict(re.findall(r"(t_\w+)=([\d.e+-]+)", m.group(7)))
+        rows[(m.group(1), m.group(2), m.group(3).strip())] = (float(m.group(4)), float(m.group(5)), float(m.group(6)),
+                                                              {k: float(v) for k, v in notes.items()})
 lines = []
 lines.append("# CPU backend benchmark (CpuBackend, LAPACK/OpenBLAS)\n")
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
@@ -54,23 +57,31 @@ lines.append(f"Machine: 2-core shared VM ({cpu}, {subprocess.run(['nproc'],captu
              f"OpenBLAS 0.3 (pthreads, 2 threads), shared with other jobs while measured: medians of {reps} repetitions, "
              f"dgemm peak measured in the same run. Generated {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC by scripts/bench_cpu.sh.\n")
 lines.append("Shapes scaled to this machine: n = 1024, 2048; N = 8n, 64n (64n only at n = 1024: at n = 2048 one in-memory")
-lines.append("geqrf of 64n x n would hold 2 GiB and run for minutes on 2 cores); m = n and m = 2.7n; r = n/4.\n")
-lines.append("## Targets\n")
-ok = []
-for (g, name, shape), (t, gf) in rows.items():
-    if g == "qr" and name.startswith("tsqr"):
-        ref = rows.get(("qr", "geqrf-in-memory", shape))
-        if ref:
-            ratio = gf / ref[1]
-            ok.append(ratio >= 0.8)
-            lines.append(f"- streaming TSQR vs in-memory geqrf, {shape}: {gf:.2f} vs {ref[1]:.2f} GFLOP/s = **{100*ratio:.0f}%** (target >= 80%)")
-for (g, name, shape), (t, gf) in rows.items():
+lines.append("geqrf of 64n x n would hold 2 GiB and run for minutes on 2 cores); m = n and m = 2.7n; r = n/4.")
+lines.append("n = 4096 is not measured here (about 10 minutes per configuration on 2 cores).\n")
+lines.append("## Targets (issue 12, item 8)\n")
+for (g, name, shape), (t, gf, peak, _) in rows.items():
+    if g == "qr" and name == "tsqr-stream(b=4096)":
+        lap = rows.get(("qr", "tsqr-lapack-tpqrt(b=4096)", shape))
+        geq = rows.get(("qr", "geqrf-in-memory", shape))
+        syrk = rows.get(("qr", "syrk+potrf", shape))
+        extra = []
+        if lap: extra.append(f"LAPACK ?tpqrt {lap[1]:.1f} GFLOP/s ({lap[0] / t:.2f}x the time of the recursive panel)")
+        if geq: extra.append(f"in-memory geqrf {geq[1]:.1f} GFLOP/s")
+        if syrk: extra.append(f"{t / syrk[0]:.2f}x the time of syrk+potrf")
+        lines.append(f"- streaming TSQR, {shape}: {gf:.1f} GFLOP/s = **{peak:.0f}% of the dgemm peak** (target >= 80%; "
+                     + "; ".join(extra) + ")")
+for (g, name, shape), (t, gf, peak, notes) in rows.items():
     if g == "e2e" and name == "coala":
         ref = rows.get(("e2e", "svd-llm", shape))
         if ref:
-            ratio = t / ref[0]
-            ok.append(ratio <= 2)
-            lines.append(f"- COALA vs svd-llm wall time, {shape}: {t:.3f} s vs {ref[0]:.3f} s = **{ratio:.2f}x** (target <= 2x)")
+            lines.append(f"- COALA vs svd-llm wall time, {shape}: {t:.3f} s vs {ref[0]:.3f} s = **{t / ref[0]:.2f}x** "
+                         f"(target <= 1.2x where the SVD dominates, N = 8n)")
+        core = notes.get("t_accumulate", 0) + notes.get("t_svd", 0)
+        if core > 0:
+            lines.append(f"- COALA total vs TSQR + SVD, {shape}: {t:.3f} s vs {notes.get('t_accumulate', 0):.3f} + "
+                         f"{notes.get('t_svd', 0):.3f} s = **{t / core:.2f}x** (target <= 1.25x; rank of X "
+                         f"{notes.get('t_x_rank', 0):.3f} s, report {notes.get('t_report', 0):.3f} s)")
 lines.append("")
 base = int(open(f"{tmp}/baseline_kb").read().split()[-1]) * 1024
 lines.append(f"Peak memory of `lowrank solve --backend cpu --block 4096` (own process each; n = {n}, m = {n}, r = {n//4}).")

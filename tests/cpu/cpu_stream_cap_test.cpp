@@ -118,10 +118,12 @@ TEST(CpuStreaming, TwoGiBUnderA256MiBCapAndPeakIndependentOfN) {
   ASSERT_TRUE(s.report.ok());
   ASSERT_EQ(be.stats().tokens, copies_big * b0);
 
-  // Memory: the backend's own buffers are exactly R, the T factor and work of tpqrt, tau, and one
-  // block of doubles: 8 (n^2 + 2 nb n + n + block n) bytes, nb = 64; and the process's peak RSS did
-  // not grow over the 16x smaller run by more than 8 MiB (allocator slack), so it is independent of N.
-  const double model = 8.0 * (double(n) * n + 2.0 * 64 * n + n + double(block) * n);
+  // Memory: the backend's own buffers are exactly R, the T factor (nb x nb) and the work (nb x n)
+  // of the recursive-panel tpqrt, tau, and one block of doubles: 8 (n^2 + nb^2 + nb n + n + block n)
+  // bytes, nb = min(n, 256); and the process's peak RSS did not grow over the 16x smaller run by
+  // more than 8 MiB (allocator slack), so it is independent of N.
+  const double nb = double(std::min<Index>(n, 256));
+  const double model = 8.0 * (double(n) * n + nb * nb + nb * n + n + double(block) * n);
   EXPECT_EQ(double(be.stats().accumulate_bytes), model);
   EXPECT_LE(s.report.peak_rss_bytes - peak_small, 8L << 20)
       << "peak RSS grew from " << peak_small << " to " << s.report.peak_rss_bytes << " bytes with N";

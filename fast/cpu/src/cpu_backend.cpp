@@ -29,6 +29,36 @@ inline lapack_int tpqrt(lapack_int m, lapack_int n, lapack_int l, lapack_int nb,
                         double* b, lapack_int ldb, double* t, lapack_int ldt, double* work) {
   return LAPACKE_dtpqrt_work(LAPACK_COL_MAJOR, m, n, l, nb, a, lda, b, ldb, t, ldt, work);
 }
+inline lapack_int tpqrt2(lapack_int m, lapack_int n, float* a, lapack_int lda, float* b, lapack_int ldb, float* t,
+                         lapack_int ldt) {
+  return LAPACKE_stpqrt2_work(LAPACK_COL_MAJOR, m, n, 0, a, lda, b, ldb, t, ldt);
+}
+inline lapack_int tpqrt2(lapack_int m, lapack_int n, double* a, lapack_int lda, double* b, lapack_int ldb, double* t,
+                         lapack_int ldt) {
+  return LAPACKE_dtpqrt2_work(LAPACK_COL_MAJOR, m, n, 0, a, lda, b, ldb, t, ldt);
+}
+inline lapack_int tprfb(lapack_int m, lapack_int n, lapack_int k, const float* v, lapack_int ldv, const float* t,
+                        lapack_int ldt, float* a, lapack_int lda, float* b, lapack_int ldb, float* work) {
+  return LAPACKE_stprfb_work(LAPACK_COL_MAJOR, 'L', 'T', 'F', 'C', m, n, k, 0, v, ldv, t, ldt, a, lda, b, ldb, work, k);
+}
+inline lapack_int tprfb(lapack_int m, lapack_int n, lapack_int k, const double* v, lapack_int ldv, const double* t,
+                        lapack_int ldt, double* a, lapack_int lda, double* b, lapack_int ldb, double* work) {
+  return LAPACKE_dtprfb_work(LAPACK_COL_MAJOR, 'L', 'T', 'F', 'C', m, n, k, 0, v, ldv, t, ldt, a, lda, b, ldb, work, k);
+}
+inline void trmm_lu(bool trans, int m, int n, float alpha, const float* a, int lda, float* b, int ldb) {
+  cblas_strmm(CblasColMajor, CblasLeft, CblasUpper, trans ? CblasTrans : CblasNoTrans, CblasNonUnit, m, n, alpha, a, lda,
+              b, ldb);
+}
+inline void trmm_lu(bool trans, int m, int n, double alpha, const double* a, int lda, double* b, int ldb) {
+  cblas_dtrmm(CblasColMajor, CblasLeft, CblasUpper, trans ? CblasTrans : CblasNoTrans, CblasNonUnit, m, n, alpha, a, lda,
+              b, ldb);
+}
+inline void trmm_ru(int m, int n, float alpha, const float* a, int lda, float* b, int ldb) {
+  cblas_strmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, m, n, alpha, a, lda, b, ldb);
+}
+inline void trmm_ru(int m, int n, double alpha, const double* a, int lda, double* b, int ldb) {
+  cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, m, n, alpha, a, lda, b, ldb);
+}
 inline void syrk_ut(int n, int k, const float* a, int lda, float* c, int ldc) {
   cblas_ssyrk(CblasColMajor, CblasUpper, CblasTrans, n, k, 1.0f, a, lda, 1.0f, c, ldc);
 }
@@ -80,6 +110,61 @@ lapack_int dim(Index k, const char* what) {
     throw Error(std::string("cpu backend: ") + what + " = " + std::to_string(k) +
                 " does not fit LAPACK's 32-bit integers");
   return static_cast<lapack_int>(k);
+}
+
+// ---- ?tpqrt with a recursive panel ----------------------------------------------------------
+// The TSQR update qr_R([R; B]) (R k x k upper triangular on top of a dense b x k block B) as
+// LAPACK's ?tpqrt computes it (l = 0: same Householder reflectors, same compact-WY Q = I - Y T Y^T
+// with Y = [I; V], V overwriting B), but with every panel factored recursively in level-3 BLAS
+// (Elmroth & Gustavson 2000) instead of ?tpqrt2's column-by-column level-2 sweep, which on a b x nb
+// panel runs at memory speed. Panels of nb columns; the trailing columns updated by ?tprfb.
+
+// [A; B]: A (k x k, upper triangle used) over B (b x k); on exit A's upper triangle holds the new
+// R, B the reflectors' tails V, T (k x k, ld ldt) the upper-triangular factor of the block
+// reflector. Split k = k1 + k2: factor the left half, apply its reflector to the right half
+// (W = T1^T (A12 + V1^T B2), A12 -= W, B2 -= V1 W), factor the right half, and join the two
+// T factors: T12 = -T1 (V1^T V2) T2 (the identity parts of Y1 and Y2 are disjoint).
+template <class T>
+void tpqrt_recursive_panel(lapack_int b, lapack_int k, T* A, lapack_int lda, T* B, lapack_int ldb, T* Tf,
+                           lapack_int ldt, lapack_int leaf) {
+  if (k <= leaf) {
+    const lapack_int info = tpqrt2(b, k, A, lda, B, ldb, Tf, ldt);
+    if (info != 0) throw Error("cpu backend: ?tpqrt2 returned info = " + std::to_string(info));
+    return;
+  }
+  const lapack_int k1 = k / 2, k2 = k - k1;
+  tpqrt_recursive_panel(b, k1, A, lda, B, ldb, Tf, ldt, leaf);
+  T* W = Tf + std::size_t(k1) * ldt;  // T12's place (k1 x k2) serves as the workspace first
+  T* A12 = A + std::size_t(k1) * lda;
+  T* B2 = B + std::size_t(k1) * ldb;
+  for (lapack_int j = 0; j < k2; ++j)
+    std::copy(A12 + std::size_t(j) * lda, A12 + std::size_t(j) * lda + k1, W + std::size_t(j) * ldt);
+  gemm_cm(true, false, k1, k2, b, T(1), B, ldb, B2, ldb, T(1), W, ldt);  // W = A12 + V1^T B2
+  trmm_lu(true, k1, k2, T(1), Tf, ldt, W, ldt);                            // W = T1^T W
+  for (lapack_int j = 0; j < k2; ++j)
+    for (lapack_int i = 0; i < k1; ++i) A12[std::size_t(j) * lda + i] -= W[std::size_t(j) * ldt + i];
+  gemm_cm(false, false, b, k2, k1, T(-1), B, ldb, W, ldt, T(1), B2, ldb);  // B2 -= V1 W
+  T* T22 = Tf + k1 + std::size_t(k1) * ldt;
+  tpqrt_recursive_panel(b, k2, A + k1 + std::size_t(k1) * lda, lda, B2, ldb, T22, ldt, leaf);
+  gemm_cm(true, false, k1, k2, b, T(1), B, ldb, B2, ldb, T(0), W, ldt);  // T12 = V1^T V2
+  trmm_lu(false, k1, k2, T(-1), Tf, ldt, W, ldt);                         //     = -T1 T12
+  trmm_ru(k1, k2, T(1), T22, ldt, W, ldt);                                //       T12 T2
+}
+
+// qr_R([R; B]) in place: R (n x n, ld n) over B (b x n, ld b), panels of nb columns. Tq (nb x nb)
+// and work (nb x n) are the caller's.
+template <class T>
+void tpqrt_blocked(lapack_int b, lapack_int n, T* R, T* B, lapack_int nb, lapack_int leaf, T* Tq, T* work) {
+  for (lapack_int j = 0; j < n; j += nb) {
+    const lapack_int jb = std::min(nb, n - j);
+    T* Bj = B + std::size_t(j) * b;
+    tpqrt_recursive_panel(b, jb, R + j + std::size_t(j) * n, n, Bj, b, Tq, nb, leaf);
+    if (j + jb < n) {
+      const lapack_int info = tprfb(b, n - j - jb, jb, Bj, b, Tq, nb, R + j + std::size_t(j + jb) * n, n,
+                                    Bj + std::size_t(jb) * b, b, work);
+      if (info != 0) throw Error("cpu backend: ?tprfb returned info = " + std::to_string(info));
+    }
+  }
 }
 
 class Timer {
@@ -134,8 +219,9 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
 
   // Streaming TSQR. R is n x n upper triangular throughout (zero rows while fewer than n tokens
   // have been seen); the first block is factored by geqrf, every later one by tpqrt on [R; X_i^T].
-  const Index nb = std::max<Index>(1, std::min<Index>(n, opt_.tpqrt_nb > 0 ? opt_.tpqrt_nb : 64));
-  Mat<T> Tq(nb, n), work(nb, n);
+  const bool recursive = opt_.tpqrt == TpqrtKernel::recursive_panel;
+  const Index nb = std::max<Index>(1, std::min<Index>(n, opt_.tpqrt_nb > 0 ? opt_.tpqrt_nb : recursive ? 256 : 64));
+  Mat<T> Tq(nb, recursive ? nb : n), work(nb, n);
   Vec<T> tau(n);
   bool first = true;
   while (blocks.next(block)) {
@@ -153,6 +239,11 @@ template <class T> Mat<T> CpuBackend<T>::accumulate_r(RowBlockSource& X, Index b
       auto& ks = stats_.kernels["geqrf"];
       ks.flops += fl; ks.seconds += t.seconds(); ++ks.calls;
       first = false;
+    } else if (recursive) {
+      tpqrt_blocked<T>(dim(b, "block rows"), ni, R.data(), B, dim(nb, "nb"), 16, Tq.data(), work.data());
+      auto& ks = stats_.kernels["tpqrt-recursive"];
+      ks.flops += 2.0 * b * n * n;  // nominal, as ?tpqrt's (the recursive T factors add about nb / n)
+      ks.seconds += t.seconds(); ++ks.calls;
     } else {
       const lapack_int info = tpqrt(dim(b, "block rows"), ni, 0, dim(nb, "nb"), R.data(), ni, B,
                                     dim(b, "block rows"), Tq.data(), dim(nb, "nb"), work.data());

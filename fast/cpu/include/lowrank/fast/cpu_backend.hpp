@@ -5,7 +5,8 @@
 // over it; nothing here knows about methods.
 //
 //   accumulate_r     streaming TSQR: R_1 = qr_R(X_1^T) by ?geqrf, then R_i = qr_R([R_{i-1}; X_i^T])
-//                    by ?tpqrt (triangle on top of a dense block, l = 0), R kept n x n in place;
+//                    by ?tpqrt's algorithm (triangle on top of a dense block, l = 0) with its panels
+//                    factored recursively in level-3 BLAS (TpqrtKernel), R kept n x n in place;
 //                    memory O(n^2 + block * n) whatever N is. With CpuOptions::in_memory_qr the
 //                    whole X^T (N x n) is loaded and factored by one ?geqrf (for comparison).
 //   accumulate_gram  G = sum_i X_i X_i^T by ?syrk, accumulated in T (as the Gram-based codes do).
@@ -32,9 +33,17 @@
 
 namespace lowrank {
 
+// The kernel of the streaming TSQR's update qr_R([R; X_i^T]): the same Householder reflectors
+// either way (the same backward error bound), different speed (bench/results/cpu.md).
+enum class TpqrtKernel {
+  recursive_panel,  // panels of nb columns factored recursively in level-3 BLAS, trailing by ?tprfb
+  lapack,           // LAPACK's ?tpqrt (panels by ?tpqrt2, level 2)
+};
+
 struct CpuOptions {
   bool in_memory_qr = false;  // accumulate_r: one geqrf of the whole X^T instead of streaming TSQR
-  Index tpqrt_nb = 0;         // inner block size of ?tpqrt; 0 picks min(n, 64)
+  TpqrtKernel tpqrt = TpqrtKernel::recursive_panel;
+  Index tpqrt_nb = 0;         // panel width; 0 picks min(n, 256) (recursive panel), min(n, 64) (?tpqrt)
 };
 
 struct CpuKernelStats {
