@@ -32,6 +32,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lowrank/core/results.hpp"
+
 #include "lowrank/core/driver.hpp"
 #include "lowrank/core/npy.hpp"
 #include "lowrank/fast/cuda_backend.hpp"
@@ -143,21 +145,28 @@ template <class T> double table_peak(const Peak& p) {
   return std::is_same<T, float>::value ? p.dev.peak_fp32_gflops : p.dev.peak_fp64_tensor_gflops;
 }
 
+std::string fmt(const char* f, double v);
+
 class Out {
  public:
   explicit Out(const Args& a) : a_(a) {}
-  void header(const std::string& title, const std::string& cols) {
-    md_ << "\n### " << title << "\n\n| " << cols << " |\n|";
-    for (std::size_t i = 0, c = std::count(cols.begin(), cols.end(), '|') + 1; i < c; ++i) md_ << "---|";
-    md_ << "\n";
-    std::cout << "\n== " << title << "\n" << cols << "\n";
+  // The project's one row format (core/results.hpp: MAGMA's columns, each error over its bound,
+  // ok/failed) on the console, the same cells as a Markdown table, and every row in the JSON.
+  void header(const std::string& title) {
+    md_ << "\n### " << title << "\n\n| group | name | shape | seconds | GFLOP/s | % peak | error / bound | verdict | note |\n"
+        << "|---|---|---|---|---|---|---|---|---|\n";
+    std::cout << "\n== " << title << "\n" << result_header() << "\n";
   }
-  void row(const std::vector<std::string>& cells, json j) {
-    md_ << "|";
-    for (const auto& c : cells) md_ << " " << c << " |";
-    md_ << "\n";
-    for (std::size_t i = 0; i < cells.size(); ++i) std::cout << (i ? " | " : "") << cells[i];
-    std::cout << std::endl;
+  void row(const ResultRow& r, json j) {
+    auto num = [](double v, const char* f) { return std::isnan(v) ? std::string("-") : fmt(f, v); };
+    std::string ratios;
+    for (const auto& [k, v] : r.ratios) ratios += (ratios.empty() ? "" : ", ") + k + " " + fmt("%.2g", v);
+    md_ << "| " << r.group << " | " << r.name << " | " << r.shape << " | " << num(r.seconds, "%.4f") << " | "
+        << num(r.gflops, "%.1f") << " | " << num(100 * r.peak_fraction, "%.1f%%") << " | " << ratios << " | "
+        << (r.verdict.empty() ? "-" : r.verdict) << " | " << r.note << " |\n";
+    std::cout << format_row(r) << std::endl;
+    if (!r.verdict.empty()) summary_.add(r.verdict);
+    j["verdict"] = r.verdict;
     rows_.push_back(std::move(j));
   }
   void note(const std::string& s) {
@@ -166,6 +175,12 @@ class Out {
   }
   json& meta() { return meta_; }
   void flush() {
+    if (summary_.run() > 0) {
+      const std::string line = summary_.line("bench_cuda " + a_.section + ": accuracy of the rows against their bounds");
+      md_ << "\n" << line << "\n";
+      std::cout << line << "\n";
+      meta_["summary"] = {{"passed", summary_.passed}, {"failed", summary_.failed}, {"run", summary_.run()}};
+    }
     if (!a_.md.empty()) {
       std::string prev;
       {
@@ -188,7 +203,15 @@ class Out {
   std::ostringstream md_;
   json rows_ = json::array();
   json meta_ = json::object();
+  Summary summary_;
 };
+
+// The verdict of a row's error ratios (each error over its bound): ok when every ratio is <= 1.
+std::string verdict_of(const ResultRow& r) {
+  for (const auto& [k, v] : r.ratios)
+    if (!(v <= 1.0)) return "failed";
+  return "ok";
+}
 
 std::string fmt(const char* f, double v) {
   char b[64];
@@ -240,7 +263,13 @@ template <class T> void bench_qr(const Args& a, const Peak& pk, Out& out) {
       const HostRows<T> hx{pool.get(), N, n, P, false, P};
       const Index block = a.block > 0 ? a.block : 4 * n;
       const double useful = 2.0 * N * double(n) * n - 2.0 * double(n) * n * n / 3.0;
-      const std::string shape = std::to_string(N) + " x " + std::to_string(n);
+      const std::string shape = "N=" + std::to_string(N) + " n=" + std::to_string(n);
+      // Bound on ||R - R_fp64||_F / ||R_fp64||_F: Householder QR is backward stable (||dX|| <= c n u
+      // ||X||) and R moves by at most ~ sqrt(2) kappa(X) times that (Sun 1991); kappa(X) ~ cond by
+      // construction. LAPACK's threshold 30 on the ratio err / (n u kappa): the row passes when
+      // err <= 30 n u cond (the Gram route: 30 n u cond^2, its own bound, G squaring kappa).
+      const double u_t = std::is_same<T, float>::value ? 0x1p-24 : 0x1p-53;
+      const double r_bound = 30.0 * double(n) * u_t * a.cond, gram_bound = r_bound * a.cond;
       // streaming TSQR
       {
         std::vector<double> dev_t, wall_t, hidden;
@@ -256,10 +285,13 @@ template <class T> void bench_qr(const Args& a, const Peak& pk, Out& out) {
         }
         const double t = median(dev_t), gf = useful / t * 1e-9;
         const double err = rel_r_error(R, Rref);
-        out.row({dt, "tsqr-stream", shape, fmt("%.4f", t), fmt("%.4f", median(wall_t)), fmt("%.1f", gf),
-                 fmt("%.1f%%", 100 * gf / gemm_peak<T>(pk)), fmt("%.1f%%", 100 * gf / table_peak<T>(pk)),
-                 fmt("%.3e", err), fmt("%.1f%%", 100 * median(hidden)),
-                 std::to_string(st.blocks) + " x " + std::to_string(st.block_rows)},
+        ResultRow row("qr", dt + " tsqr-stream", shape, t, gf, gf / gemm_peak<T>(pk));
+        row.ratios = {{"R-err/bound", err / r_bound}};
+        row.verdict = verdict_of(row);
+        row.note = "wall " + fmt("%.4f s", median(wall_t)) + ", " + fmt("%.1f%% of table peak", 100 * gf / table_peak<T>(pk)) +
+                   ", H2D hidden " + fmt("%.1f%%", 100 * median(hidden)) + ", " + std::to_string(st.blocks) + " x " +
+                   std::to_string(st.block_rows) + " rows, rel. R error " + fmt("%.2e", err);
+        out.row(row,
                 {{"section", "qr"}, {"dtype", dt}, {"method", "tsqr-stream"}, {"N", N}, {"n", n},
                  {"seconds_device", t}, {"seconds_wall", median(wall_t)}, {"gflops", gf},
                  {"frac_gemm_peak", gf / gemm_peak<T>(pk)}, {"frac_table_peak", gf / table_peak<T>(pk)},
@@ -277,14 +309,18 @@ template <class T> void bench_qr(const Args& a, const Peak& pk, Out& out) {
         }
         const double t = median(dev_t), gf = useful / t * 1e-9;
         const double err = rel_r_error(R, Rref);
-        out.row({dt, "geqrf-in-memory", shape, fmt("%.4f", t), "-", fmt("%.1f", gf),
-                 fmt("%.1f%%", 100 * gf / gemm_peak<T>(pk)), fmt("%.1f%%", 100 * gf / table_peak<T>(pk)),
-                 fmt("%.3e", err), "-", "1"},
+        ResultRow row("qr", dt + " geqrf-in-memory", shape, t, gf, gf / gemm_peak<T>(pk));
+        row.ratios = {{"R-err/bound", err / r_bound}};
+        row.verdict = verdict_of(row);
+        row.note = fmt("%.1f%% of table peak", 100 * gf / table_peak<T>(pk)) + ", rel. R error " + fmt("%.2e", err);
+        out.row(row,
                 {{"section", "qr"}, {"dtype", dt}, {"method", "geqrf-in-memory"}, {"N", N}, {"n", n},
                  {"seconds_device", t}, {"gflops", gf}, {"frac_gemm_peak", gf / gemm_peak<T>(pk)},
                  {"frac_table_peak", gf / table_peak<T>(pk)}, {"rel_err_R_vs_fp64", err}});
       } catch (const Error& e) {
-        out.row({dt, "geqrf-in-memory", shape, "-", "-", "-", "-", "-", "-", "-", std::string("not run: ") + e.what()},
+        ResultRow row("qr", dt + " geqrf-in-memory", shape);
+        row.note = std::string("not run: ") + e.what();  // no verdict: X^T did not fit the device
+        out.row(row,
                 {{"section", "qr"}, {"dtype", dt}, {"method", "geqrf-in-memory"}, {"N", N}, {"n", n},
                  {"not_run", e.what()}});
       }
@@ -305,10 +341,12 @@ template <class T> void bench_qr(const Args& a, const Peak& pk, Out& out) {
         const double t = median(dev_t);
         const double gf = (double(N) * n * n + double(n) * n * n / 3.0) / t * 1e-9;
         const double err = ok ? rel_r_error(MatrixXd(L.template cast<double>().transpose()), Rref) : NAN;
-        out.row({dt, "syrk+potrf", shape, fmt("%.4f", t), "-", fmt("%.1f", gf),
-                 fmt("%.1f%%", 100 * gf / gemm_peak<T>(pk)), fmt("%.1f%%", 100 * gf / table_peak<T>(pk)),
-                 ok ? fmt("%.3e", err) : "Cholesky breakdown", fmt("%.1f%%", 100 * median(hidden)),
-                 "potrf " + fmt("%.4f s", potrf)},
+        ResultRow row("qr", dt + " syrk+potrf", shape, t, gf, gf / gemm_peak<T>(pk));
+        row.ratios = {{"R-err/bound", ok ? err / gram_bound : NAN}};
+        row.verdict = ok ? verdict_of(row) : "failed";
+        row.note = (ok ? "rel. R error " + fmt("%.2e", err) + " (bound 30 n u cond^2)" : std::string("Cholesky breakdown")) +
+                   ", potrf " + fmt("%.4f s", potrf) + ", H2D hidden " + fmt("%.1f%%", 100 * median(hidden));
+        out.row(row,
                 {{"section", "qr"}, {"dtype", dt}, {"method", "syrk+potrf"}, {"N", N}, {"n", n},
                  {"seconds_device", t}, {"seconds_potrf", potrf}, {"gflops", gf},
                  {"frac_gemm_peak", gf / gemm_peak<T>(pk)}, {"frac_table_peak", gf / table_peak<T>(pk)},
@@ -340,8 +378,10 @@ template <class T> void bench_svd(const Args& a, const Peak& pk, Out& out, Index
         ts.push_back(info.seconds);
       }
     } catch (const Error& e) {
-      out.row({dt, svd_driver_name(d), std::to_string(m) + " x " + std::to_string(n), "-", "-", "-", "-", "-", "-", "-",
-               std::string("failed: ") + e.what()},
+      ResultRow row("svd", dt + " " + svd_driver_name(d), "m=" + std::to_string(m) + " n=" + std::to_string(n));
+      row.verdict = "failed";
+      row.note = std::string("failed: ") + e.what();
+      out.row(row,
               {{"section", "svd"}, {"dtype", dt}, {"driver", svd_driver_name(d)}, {"m", m}, {"n", n}, {"failed", e.what()}});
       continue;
     }
@@ -352,9 +392,17 @@ template <class T> void bench_svd(const Args& a, const Peak& pk, Out& out, Index
     const std::string extra = info.driver + (info.k < k ? ", k = " + std::to_string(info.k) : "") +
                               (info.sweeps >= 0 ? ", sweeps " + std::to_string(info.sweeps) : "") +
                               (info.note.empty() ? "" : ", " + info.note);
-    out.row({dt, svd_driver_name(d), std::to_string(m) + " x " + std::to_string(n), fmt("%.4f", t), fmt("%.1f", gf),
-             fmt("%.1f%%", 100 * gf / gemm_peak<T>(pk)), fmt("%.3e", info.residual), fmt("%.3e", info.orth_u),
-             fmt("%.3e", info.orth_v), fmt("%.3e", sv_err), extra},
+    // LAPACK's SVD test ratios (TESTING/EIG dchkbd): residual, orthogonality and the singular values'
+    // error, each over max(m, n) u, judged against 30. gesvdr's values are a randomized
+    // approximation of the top k (not judged); its residual and orthogonality are.
+    const double u_t = std::is_same<T, float>::value ? 0x1p-24 : 0x1p-53, unit = 30.0 * double(M_) * u_t;
+    ResultRow row("svd", dt + " " + svd_driver_name(d), "m=" + std::to_string(m) + " n=" + std::to_string(n), t, gf,
+                  gf / gemm_peak<T>(pk));
+    row.ratios = {{"resid/bound", info.residual / unit}, {"orthU/bound", info.orth_u / unit}, {"orthV/bound", info.orth_v / unit}};
+    if (d != SvdDriver::gesvdr) row.ratios.emplace_back("sv/bound", sv_err / unit);
+    row.verdict = verdict_of(row);
+    row.note = extra + ", max|s_i - s_i,fp64|/s_1 " + fmt("%.2e", sv_err);
+    out.row(row,
             {{"section", "svd"}, {"dtype", dt}, {"driver", svd_driver_name(d)}, {"routine", info.driver}, {"m", m},
              {"n", n}, {"k", info.k}, {"seconds_device", t}, {"gflops_nominal", gf},
              {"frac_gemm_peak", gf / gemm_peak<T>(pk)}, {"residual", info.residual}, {"orth_u", info.orth_u},
@@ -420,11 +468,22 @@ void bench_e2e(const Args& a, Out& out, Index n, Index N, const std::vector<doub
     std::string phases;
     for (const auto& [k, v] : rep.seconds) phases += k + " " + fmt("%.2f", v) + "; ";
     const double main_res = be.svd_log().empty() ? NAN : be.svd_log().back().residual;
-    out.row({dt, method_name(meth), std::to_string(a.m) + " x " + std::to_string(n) + ", N = " + std::to_string(N) +
-                                        ", r = " + std::to_string(r),
-             fmt("%.2f", wall), meth == Method::svd_llm ? fmt("%.2f", coala_wall / wall) : "-", status_name(rep.status),
-             rep.ok() ? fmt("%.6e", rep.objective) : rep.failure, fmt("%.2e", rel),
-             fmt("%.1f%%", 100 * st.hidden_fraction), fmt("%.2e", main_res), phases},
+    // The objective against fp64 COALA's, on the project's objective-ratio scale (ratio version 1,
+    // core/ratios.hpp): (f - f_ref) / (30 u ||W|| ||X||_2 sqrt(max(m, n))), ||W||_F standing in
+    // for ||W||_2 (a larger bound); a failed solve is a failed row.
+    const double u_t = std::is_same<T, float>::value ? 0x1p-24 : 0x1p-53;
+    const double x2 = rep.x_singular_values.empty() ? 0.0 : rep.x_singular_values.front();
+    const double scale = 30.0 * u_t * W.norm() * x2 * std::sqrt(double(std::max(a.m, n)));
+    ResultRow row("e2e", dt + " " + method_name(meth),
+                  "m=" + std::to_string(a.m) + " n=" + std::to_string(n) + " N=" + std::to_string(N) + " r=" + std::to_string(r),
+                  wall);
+    if (rep.ok()) row.ratios = {{"obj/bound", scale > 0 ? (rep.objective - *f_ref) / scale : NAN}};
+    row.verdict = rep.ok() ? verdict_of(row) : "failed";
+    row.note = (meth == Method::svd_llm ? "COALA/svd-llm " + fmt("%.2f", coala_wall / wall) + ", " : std::string()) +
+               (rep.ok() ? "f " + fmt("%.6e", rep.objective) + ", rel. to fp64 COALA " + fmt("%.2e", rel) : rep.failure) +
+               ", H2D hidden " + fmt("%.1f%%", 100 * st.hidden_fraction) + ", last SVD resid " + fmt("%.2e", main_res) +
+               ", phases: " + phases;
+    out.row(row,
             {{"section", "e2e"}, {"dtype", dt}, {"method", method_name(meth)}, {"m", a.m}, {"n", n}, {"N", N},
              {"rank", r}, {"seconds_wall", wall}, {"coala_over_this", meth == Method::svd_llm ? coala_wall / wall : 1.0},
              {"status", rep.status}, {"failure", rep.failure}, {"objective", rep.objective},
@@ -458,17 +517,14 @@ int main(int argc, char** argv) {
     if (a.section == "peak") {
       out.note(head);
     } else if (a.section == "qr") {
-      out.header("R of X^T: streaming TSQR vs in-memory Xgeqrf vs syrk + potrf (cond " + fmt("%.0e", a.cond) + ")",
-                 "dtype | method | N x n | seconds (device) | seconds (wall) | GFLOP/s | % GEMM | % table peak | "
-                 "||R - R_fp64||_F/||R_fp64||_F | H2D hidden | blocks / note");
+      out.header("R of X^T: streaming TSQR vs in-memory Xgeqrf vs syrk + potrf (cond " + fmt("%.0e", a.cond) +
+                 "; seconds on the device, % of the measured GEMM peak)");
       if (want32) bench_qr<float>(a, pk, out);
       if (want64) bench_qr<double>(a, pk, out);
       out.note("GFLOP/s counts the useful work 2 N n^2 - 2 n^3/3 (syrk+potrf: N n^2 + n^3/3). " + std::string(head));
     } else if (a.section == "svd") {
       out.header("SVD drivers (cond " + fmt("%.0e", a.cond) + ", gesvdr rank r = " + fmt("%.2f", a.rank_frac) +
-                     " min(m, n), k = r + 1, p = 2k, 2 power iterations)",
-                 "dtype | driver | m x n | seconds (device) | GFLOP/s (6mn^2+20n^3) | % GEMM | ||MV - US||/||M|| | "
-                 "||I - U^TU|| | ||I - V^TV|| | max|s_i - s_i,fp64|/s_1 | routine / note");
+                     " min(m, n), k = r + 1, p = 2k, 2 power iterations; GFLOP/s of 6mn^2+20n^3, % of the measured GEMM peak)");
       for (const auto& [m, n] : a.shapes) {
         // Reference singular values: float64 gesvd of the same matrix (entries of the float32 matrix
         // are the float64 ones rounded, a relative change <= u_32 absorbed in the float32 error).
@@ -484,9 +540,8 @@ int main(int argc, char** argv) {
       }
       out.note(head);
     } else if (a.section == "e2e") {
-      out.header("End to end: lowrank::solve, COALA vs svd-llm (cond " + fmt("%.0e", a.cond) + ", SVD driver " + a.svd + ")",
-                 "dtype | method | shape | seconds (wall) | COALA / svd-llm | status | objective ||(W-AB)X||_F | "
-                 "rel. to fp64 COALA | H2D hidden | ||MV-US||/||M|| (last SVD) | phases (s)");
+      out.header("End to end: lowrank::solve, COALA vs svd-llm (cond " + fmt("%.0e", a.cond) + ", SVD driver " + a.svd +
+                 "; seconds wall)");
       for (Index n : a.n)
         for (Index N0 : a.N) {
           const Index P = std::max(a.pool, n);
