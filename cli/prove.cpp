@@ -9,13 +9,13 @@
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/output.hpp"
 #include "lowrank/core/results.hpp"
-#include "lowrank/proofs/prove.hpp"
+#include "lowrank/proofs_checks/prove.hpp"
 
 namespace lowrank::cli {
 namespace {
 
 void add_prove(CLI::App& app) {
-  auto o = std::make_shared<proofs::ProveOptions>();
+  auto o = std::make_shared<proofs_checks::ProveOptions>();
   CLI::App* sub = app.add_subcommand(
       "prove",
       "Check every theorem and bound of MATH.md numerically (optimality, equivalence, nearest minimizer, "
@@ -36,14 +36,14 @@ void add_prove(CLI::App& app) {
     // check's tables and plots are its evidence, so they are published too; an error or an
     // interrupt publishes nothing).
     OutputFolder out(o->out);
-    proofs::ProveOptions staged = *o;
+    proofs_checks::ProveOptions staged = *o;
     staged.out = out.staging();
     // Each check prints its tables, then one MAGMA-style row (core/results.hpp); the run closes
     // with the ALASUM line.
     Summary sum;
     std::vector<ResultRow> rows;
     auto t0 = std::chrono::steady_clock::now();
-    proofs::run_checks(staged, [&](const proofs::CheckResult& r) {
+    proofs_checks::run_checks(staged, [&](const proofs_checks::CheckResult& r) {
       check_interrupted();
       const auto t1 = std::chrono::steady_clock::now();
       std::cout << r.text << std::endl;

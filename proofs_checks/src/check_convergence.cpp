@@ -6,7 +6,7 @@
 #include "common.hpp"
 #include "lowrank/data/corpus.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 std::vector<Problem> convergence_cases(bool quick) {
@@ -177,4 +177,4 @@ CheckResult check_convergence(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

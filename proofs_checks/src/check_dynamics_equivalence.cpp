@@ -8,7 +8,7 @@
 #include "dynamics_common.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 
@@ -102,4 +102,4 @@ CheckResult check_dynamics_equivalence(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

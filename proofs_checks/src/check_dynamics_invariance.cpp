@@ -9,7 +9,7 @@
 #include "dynamics_common.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 
@@ -113,4 +113,4 @@ CheckResult check_dynamics_invariance(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

@@ -5,7 +5,7 @@
 
 #include "common.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 CheckResult check_equivalence(const ProveOptions& opt) {
   CheckContext c(opt, "equivalence",
@@ -48,4 +48,4 @@ CheckResult check_equivalence(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

@@ -12,7 +12,7 @@
 #include "lowrank/fast/cpu_backend.hpp"
 #endif
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 
@@ -73,7 +73,7 @@ CheckResult check_fp_model(const ProveOptions& opt) {
   CheckContext c(opt, "fp-model",
                  "forward error ~ u kappa (COALA) and ~ u kappa^2 (svd-llm, svd-llm-v2, pinv) in float32/float64");
 #ifndef LOWRANK_PROOFS_HAVE_CPU
-  c.expect(false, "the float32/float64 backend (fast/cpu, target lowrank_cpu) is not built: nothing to measure");
+  c.expect(false, "the float32/float64 backend (fast/cpu, target lowrank_fast_cpu) is not built: nothing to measure");
   return c.finish();
 #else
   // Reference at 128 bits: its error u_128 kappa_C <= 3e-39 * 1e17 is far below every float64
@@ -229,4 +229,4 @@ CheckResult check_fp_model(const ProveOptions& opt) {
 #endif
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

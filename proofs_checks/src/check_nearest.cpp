@@ -6,7 +6,7 @@
 
 #include "common.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 std::vector<Problem> nearest_cases(bool quick) {
@@ -118,4 +118,4 @@ CheckResult check_nearest(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

@@ -4,7 +4,7 @@
 
 #include "common.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 
@@ -149,4 +149,4 @@ CheckResult check_optimality(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

@@ -6,7 +6,7 @@
 #include "common.hpp"
 #include "lowrank/data/corpus.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 std::vector<Problem> hard_cases(bool quick) {
@@ -95,4 +95,4 @@ CheckResult check_self_consistency(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

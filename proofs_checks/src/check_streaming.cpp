@@ -8,7 +8,7 @@
 #include "lowrank/fast/cpu_backend.hpp"
 #endif
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 CheckResult check_streaming(const ProveOptions& opt) {
   CheckContext c(opt, "streaming", "any token blocking gives R up to row signs and the same W'");
@@ -89,4 +89,4 @@ CheckResult check_streaming(const ProveOptions& opt) {
   return c.finish();
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

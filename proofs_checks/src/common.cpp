@@ -12,7 +12,7 @@
 #include "lowrank/core/npy.hpp"
 #include "lowrank/core/objective.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 // ---------------------------------------------------------------- reference
 MatrixMP mp(const MatrixXd& m) { return m.cast<mpreal>(); }
@@ -196,4 +196,4 @@ double loglog_slope(const std::vector<double>& x, const std::vector<double>& y) 
   return sxy / sxx;
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

@@ -9,11 +9,11 @@
 #include "lowrank/core/driver.hpp"
 #include "lowrank/core/random.hpp"
 #include "lowrank/core/row_source.hpp"
-#include "lowrank/proofs/prove.hpp"
+#include "lowrank/proofs_checks/prove.hpp"
 #include "lowrank/reference/backend.hpp"
 #include "lowrank/reference/solve.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 // ---------------------------------------------------------------- seeded test matrices
 // The shared double-precision generator (lowrank/core/random.hpp): gaussian(m, n, rng),
@@ -106,4 +106,4 @@ CheckResult check_streaming(const ProveOptions& opt);
 CheckResult check_fp_model(const ProveOptions& opt);
 CheckResult check_self_consistency(const ProveOptions& opt);
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

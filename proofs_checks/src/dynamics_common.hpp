@@ -7,7 +7,7 @@
 
 #include "lowrank/dynamics/trainer.hpp"
 
-namespace lowrank::proofs::dyn {
+namespace lowrank::proofs_checks::dyn {
 
 template <class T> double dbl(const T& x) { return ScalarTraits<T>::to_double(x); }
 
@@ -48,12 +48,12 @@ inline double accumulation_bound(double u, Index d, Index L, long t, double eps,
   return u * double(d) * (eps + 2.0 * double(L) * double(t + 1) * w);
 }
 
-}  // namespace lowrank::proofs::dyn
+}  // namespace lowrank::proofs_checks::dyn
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 struct ProveOptions;
 struct CheckResult;
 CheckResult check_dynamics_invariance(const ProveOptions& opt);
 CheckResult check_dynamics_equivalence(const ProveOptions& opt);
 CheckResult check_dynamics_completion(const ProveOptions& opt);
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

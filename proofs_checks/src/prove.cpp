@@ -6,7 +6,7 @@
 #include "dynamics_common.hpp"
 #include "lowrank/core/error.hpp"
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 namespace {
 struct Entry {
@@ -65,4 +65,4 @@ std::vector<CheckResult> run_checks(const ProveOptions& opt, const std::function
   return results;
 }
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks

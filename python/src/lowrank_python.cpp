@@ -1,6 +1,6 @@
 // lowrank._lowrank: the nanobind module behind `import lowrank` (python/lowrank/__init__.py holds
 // the documented API). Every computation goes through the code `lowrank solve`, `lowrank check`
-// and `lowrank dynamics train` run (lowrank_backends, lowrank_corpus, lowrank_dynamics), with the
+// and `lowrank dynamics train` run (lowrank_backends, lowrank_data, lowrank_dynamics), with the
 // GIL released; only the intake of arrays and the Python callbacks of a block iterator hold it.
 //
 // Arrays come in as nanobind ndarrays (buffer protocol or DLPack: NumPy, PyTorch CPU tensors, ...)

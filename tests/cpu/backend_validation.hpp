@@ -4,7 +4,7 @@
 // driver lowrank::solve; only the linear algebra underneath differs.
 //
 // ---- How another backend instantiates it ---------------------------------------------------------
-// In ONE .cpp of a test binary linked with lowrank_reference, lowrank_corpus and GTest:
+// In ONE .cpp of a test binary linked with lowrank_reference, lowrank_data and GTest:
 //
 //     #include "backend_validation.hpp"            // tests/cpu/ on the include path
 //     #include "lowrank/fast/cuda_backend.hpp"

@@ -96,7 +96,7 @@ struct CandidateFactors {
 };
 CandidateFactors load_candidate(const std::string& a_path, const std::string& b_path);
 
-// What check_candidate finds about a candidate's factors (named apart from proofs::CheckResult,
+// What check_candidate finds about a candidate's factors (named apart from proofs_checks::CheckResult,
 // the outcome of one proof check).
 struct CandidateCheck {
   // inputs echoed

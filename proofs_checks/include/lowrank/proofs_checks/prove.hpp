@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace lowrank::proofs {
+namespace lowrank::proofs_checks {
 
 struct ProveOptions {
   bool quick = false;             // reduced sweep (CTest), still exercising every check
@@ -30,4 +30,4 @@ const std::vector<std::string>& check_names();
 std::vector<CheckResult> run_checks(const ProveOptions& opt,
                                     const std::function<void(const CheckResult&)>& on_done = {});
 
-}  // namespace lowrank::proofs
+}  // namespace lowrank::proofs_checks
