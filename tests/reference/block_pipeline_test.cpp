@@ -92,6 +92,16 @@ class FakeQueue {
   std::set<Index> done_;
 };
 
+// The pipeline's exception of type E (its message), or "" when it returned or threw another type.
+template <class E> std::string pipeline_error(RowBlockSource& src, Index block_rows, FakeQueue& q) {
+  try {
+    run_block_pipeline<double>(src, block_rows, q);
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST(BlockPipeline, EveryBlockIsUploadedFromAnUntouchedBufferInOrder) {
   SplitMixRng rng(7);
   const MatrixXd X = gaussian(203, 5, rng);  // 203 = 12 blocks of 17 rows, the last one short
@@ -130,12 +140,7 @@ TEST(BlockPipeline, ReaderErrorsReachTheCallerAfterTheQueueDrained) {
   for (unsigned seed = 0; seed < 4; ++seed) {
     SlowSource src(X, seed, /*fail_at_row=*/60);
     FakeQueue q(2, 10, X, seed);
-    try {
-      run_block_pipeline<double>(src, 10, q);
-      ADD_FAILURE() << "no exception";
-    } catch (const IoError& e) {
-      EXPECT_STREQ(e.what(), "slow: read error at row 60");
-    }
+    EXPECT_EQ(pipeline_error<IoError>(src, 10, q), "slow: read error at row 60");
     EXPECT_EQ(q.in_flight(), 0u);
     EXPECT_EQ(q.completed(), 6u);  // rows 0..59 went through
   }
@@ -159,12 +164,7 @@ TEST(BlockPipeline, ReaderErrorsReachTheCallerAfterTheQueueDrained) {
   } shorty;
   const MatrixXd zeros = MatrixXd::Zero(50, 3);
   FakeQueue q(2, 10, zeros, 5);
-  try {
-    run_block_pipeline<double>(shorty, 10, q);
-    ADD_FAILURE() << "no exception";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "short: delivered 30 of its 50 rows");
-  }
+  EXPECT_EQ(pipeline_error<Error>(shorty, 10, q), "short: delivered 30 of its 50 rows");
   EXPECT_EQ(q.in_flight(), 0u);
 }
 
@@ -175,12 +175,7 @@ TEST(BlockPipeline, QueueErrorsStopTheReader) {
   for (Index fail_at : {0, 1, 5}) {
     SlowSource src(X, unsigned(fail_at));
     FakeQueue q(2, 10, X, 11, fail_at);
-    try {
-      run_block_pipeline<double>(src, 10, q);
-      ADD_FAILURE() << "no exception";
-    } catch (const Error& e) {
-      EXPECT_EQ(std::string(e.what()), "fake device: launch failed at block " + std::to_string(fail_at));
-    }
+    EXPECT_EQ(pipeline_error<Error>(src, 10, q), "fake device: launch failed at block " + std::to_string(fail_at));
     EXPECT_EQ(q.in_flight(), 0u);
     EXPECT_EQ(q.completed(), std::size_t(fail_at));
   }
