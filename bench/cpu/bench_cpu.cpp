@@ -41,10 +41,11 @@ struct Row {
   // Householder QR's R is the exact factor of X + dX with ||dX||_F <= n u ||X||_F (Higham
   // Thm 19.4, the driver's convention), so ||R^T R - X X^T|| <= 2 n u ||X||_2 ||X||_F.
   double bound = NAN;
+  bool single = false;  // a float32 row: its peak is sgemm's
 };
 std::map<std::string, Row> rows;  // key: group/name/shape
 std::vector<std::string> order;
-double dgemm_peak_gflops = 0;
+double dgemm_peak_gflops = 0, sgemm_peak_gflops = 0;
 
 Row& row(const std::string& group, const std::string& name, const std::string& shape) {
   const std::string key = group + "/" + name + "/" + shape;
@@ -109,6 +110,24 @@ void BM_dgemm(benchmark::State& st) {
   }
 }
 
+void BM_sgemm(benchmark::State& st) {
+  const Index n = st.range(0);
+  const MatrixXf A = make_w(n, n, 1).cast<float>(), B = make_w(n, n, 2).cast<float>();
+  MatrixXf C(n, n);
+  Row& r = row("peak", "sgemm", "n=" + std::to_string(n));
+  r.single = true;
+  r.flops = 2.0 * n * n * n;
+  for (auto _ : st) {
+    const double t0 = now();
+    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0f, A.data(), int(n), B.data(),
+                int(n), 0.0f, C.data(), int(n));
+    const double t = now() - t0;
+    st.SetIterationTime(t);
+    r.seconds.push_back(t);
+    sgemm_peak_gflops = std::max(sgemm_peak_gflops, r.flops / t * 1e-9);
+  }
+}
+
 double gram_residual(const MatrixXd& R, const Data& d) {
   return (R.transpose() * R - d.G).norm() / (d.x2 * d.xf);
 }
@@ -146,20 +165,24 @@ void BM_qr(benchmark::State& st) {
   }
 }
 
-void BM_e2e(benchmark::State& st) {
+template <class T> void BM_e2e(benchmark::State& st) {
   const Index n = st.range(0), N = st.range(1) * n, m = st.range(2) * n / 10, variant = st.range(3);
   const Data& d = data(N, n);
   const MatrixXd W = make_w(m, n, 77 + m);
+  const bool single = std::is_same_v<T, float>;
   const std::string shape = "m=" + std::to_string(m) + " n=" + std::to_string(n) + " N=" + std::to_string(N) + " r=" + std::to_string(n / 4);
-  Row& r = row("e2e", variant == 0 ? "coala" : "svd-llm", shape);
+  // float32: the solve reads X as float (BlockReader<float>) and W rounded to float, as
+  // `lowrank solve --dtype float32` does; compared with the float32 COALA of the same shape.
+  Row& r = row("e2e", std::string(variant == 0 ? "coala" : "svd-llm") + (single ? "-f32" : ""), shape);
+  r.single = single;
   for (auto _ : st) {
-    MatrixRowSource src(d.X);
-    CpuBackend<double> be;
+    MatrixRowSource src(d.X, single ? 0x1p-24 : 0x1p-53, "X");
+    CpuBackend<T> be;
     SolveOptions opt;
     opt.method = variant == 0 ? Method::coala : Method::svd_llm;
     opt.rank = n / 4;
     const double t0 = now();
-    const Solution<double> s = solve(be, W, src, opt);
+    const Solution<T> s = solve(be, Mat<T>(W.cast<T>()), src, opt);
     const double t = now() - t0;
     st.SetIterationTime(t);
     r.seconds.push_back(t);
@@ -167,7 +190,7 @@ void BM_e2e(benchmark::State& st) {
     for (const auto& [k, ks] : be.stats().kernels) fl += ks.flops;
     r.flops = fl;  // nominal LAPACK/BLAS flops of the whole solve, the driver's gemm products included
     static std::map<std::string, std::pair<double, MatrixXd>> coala_ref;
-    const MatrixXd Wp = s.A * s.B;
+    const MatrixXd Wp = (s.A * s.B).template cast<double>();
     if (variant == 0) coala_ref[shape] = {s.objective, Wp};
     if (coala_ref.count(shape)) {
       r.acc["f/f_coala-1"] = s.objective / coala_ref[shape].first - 1;
@@ -184,14 +207,16 @@ double median(std::vector<double> v) {
 }
 
 void print_table() {
-  std::printf("\n# MAGMA-style summary (medians over repetitions); dgemm peak = %.1f GFLOP/s (best of run), OpenBLAS threads = %d\n",
-              dgemm_peak_gflops, cpu_threads());
+  std::printf("\n# MAGMA-style summary (medians over repetitions); dgemm peak = %.1f, sgemm peak = %.1f GFLOP/s (best of "
+              "run; float32 rows use sgemm's), OpenBLAS threads = %d\n",
+              dgemm_peak_gflops, sgemm_peak_gflops, cpu_threads());
   std::printf("%s\n", result_header().c_str());
   Summary sum;
   for (const auto& key : order) {
     const Row& r = rows[key];
     const double t = median(r.seconds), gf = t > 0 ? r.flops / t * 1e-9 : 0;
-    ResultRow out{r.group, r.name, r.shape, t, gf, dgemm_peak_gflops > 0 ? gf / dgemm_peak_gflops : NAN};
+    const double peak = r.single ? sgemm_peak_gflops : dgemm_peak_gflops;
+    ResultRow out{r.group, r.name, r.shape, t, gf, peak > 0 ? gf / peak : NAN};
     char buf[96];
     for (const auto& [k, v] : r.acc) {
       std::snprintf(buf, sizeof buf, "%s=%.3g ", k.c_str(), v);
@@ -215,6 +240,7 @@ int main(int argc, char** argv) {
   // LOWRANK_BENCH_QUICK=1: small shapes (a smoke run); default: the shapes of bench/results/cpu.md.
   const bool quick = std::getenv("LOWRANK_BENCH_QUICK") != nullptr;
   benchmark::RegisterBenchmark("dgemm", BM_dgemm)->Arg(quick ? 512 : 2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("sgemm", BM_sgemm)->Arg(quick ? 512 : 2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
   std::vector<std::pair<Index, Index>> qr_shapes = quick ? std::vector<std::pair<Index, Index>>{{256, 8}, {256, 64}}
                                                          : std::vector<std::pair<Index, Index>>{{1024, 8}, {1024, 64}, {2048, 8}};
   for (auto [n, f] : qr_shapes)
@@ -224,9 +250,15 @@ int main(int argc, char** argv) {
   std::vector<std::array<Index, 3>> e2e = quick ? std::vector<std::array<Index, 3>>{{256, 8, 10}}
                                                 : std::vector<std::array<Index, 3>>{{1024, 8, 10}, {1024, 8, 27}, {1024, 64, 10},
                                                                                     {2048, 8, 10}, {2048, 8, 27}};
-  for (auto s : e2e)
+  // LOWRANK_BENCH_LARGE=1 adds n = 4096 (N = 8n, m = n; X is 1 GiB; about 3 minutes a repetition).
+  if (!quick && std::getenv("LOWRANK_BENCH_LARGE")) e2e.push_back({4096, 8, 10});
+  for (auto s : e2e) {
     for (int v = 0; v < 2; ++v)
-      benchmark::RegisterBenchmark("e2e", BM_e2e)->Args({s[0], s[1], s[2], v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark("e2e", BM_e2e<double>)->Args({s[0], s[1], s[2], v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    if (s[1] == 8)  // float32 where the SVD dominates (issue 12: float64 and float32)
+      for (int v = 0; v < 2; ++v)
+        benchmark::RegisterBenchmark("e2e-f32", BM_e2e<float>)->Args({s[0], s[1], s[2], v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
