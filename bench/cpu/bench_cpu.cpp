@@ -93,38 +93,28 @@ const Data& data(Index N, Index n) {
 
 std::string shape_of(Index N, Index n) { return "N=" + std::to_string(N) + " n=" + std::to_string(n); }
 
-void BM_dgemm(benchmark::State& st) {
+// The measured peak of ?gemm (n x n x n), float64 or float32: the GFLOP/s each row is set against.
+template <class T> void BM_gemm(benchmark::State& st) {
+  constexpr bool single = std::is_same_v<T, float>;
   const Index n = st.range(0);
-  const MatrixXd A = make_w(n, n, 1), B = make_w(n, n, 2);
-  MatrixXd C(n, n);
-  Row& r = row("peak", "dgemm", "n=" + std::to_string(n));
+  const Mat<T> A = make_w(n, n, 1).cast<T>(), B = make_w(n, n, 2).cast<T>();
+  Mat<T> C(n, n);
+  Row& r = row("peak", single ? "sgemm" : "dgemm", "n=" + std::to_string(n));
+  r.single = single;
   r.flops = 2.0 * n * n * n;
+  double& peak = single ? sgemm_peak_gflops : dgemm_peak_gflops;
   for (auto _ : st) {
     const double t0 = now();
-    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0, A.data(), int(n), B.data(),
-                int(n), 0.0, C.data(), int(n));
+    if constexpr (single)
+      cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0f, A.data(), int(n), B.data(),
+                  int(n), 0.0f, C.data(), int(n));
+    else
+      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0, A.data(), int(n), B.data(),
+                  int(n), 0.0, C.data(), int(n));
     const double t = now() - t0;
     st.SetIterationTime(t);
     r.seconds.push_back(t);
-    dgemm_peak_gflops = std::max(dgemm_peak_gflops, r.flops / t * 1e-9);
-  }
-}
-
-void BM_sgemm(benchmark::State& st) {
-  const Index n = st.range(0);
-  const MatrixXf A = make_w(n, n, 1).cast<float>(), B = make_w(n, n, 2).cast<float>();
-  MatrixXf C(n, n);
-  Row& r = row("peak", "sgemm", "n=" + std::to_string(n));
-  r.single = true;
-  r.flops = 2.0 * n * n * n;
-  for (auto _ : st) {
-    const double t0 = now();
-    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0f, A.data(), int(n), B.data(),
-                int(n), 0.0f, C.data(), int(n));
-    const double t = now() - t0;
-    st.SetIterationTime(t);
-    r.seconds.push_back(t);
-    sgemm_peak_gflops = std::max(sgemm_peak_gflops, r.flops / t * 1e-9);
+    peak = std::max(peak, r.flops / t * 1e-9);
   }
 }
 
@@ -239,8 +229,8 @@ void print_table() {
 int main(int argc, char** argv) {
   // LOWRANK_BENCH_QUICK=1: small shapes (a smoke run); default: the shapes of bench/results/cpu.md.
   const bool quick = std::getenv("LOWRANK_BENCH_QUICK") != nullptr;
-  benchmark::RegisterBenchmark("dgemm", BM_dgemm)->Arg(quick ? 512 : 2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("sgemm", BM_sgemm)->Arg(quick ? 512 : 2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("dgemm", BM_gemm<double>)->Arg(quick ? 512 : 2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("sgemm", BM_gemm<float>)->Arg(quick ? 512 : 2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
   std::vector<std::pair<Index, Index>> qr_shapes = quick ? std::vector<std::pair<Index, Index>>{{256, 8}, {256, 64}}
                                                          : std::vector<std::pair<Index, Index>>{{1024, 8}, {1024, 64}, {2048, 8}};
   for (auto [n, f] : qr_shapes)

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12, item 7: two runs of the demo's table (scripts/demo.sh without `reproduce`) give
-# identical bytes: every A.npy, B.npy and report.json's factors, and the printed table. Same
-# command, inputs, backend, dtype and thread count; the BLAS thread count is pinned to the
-# default the demo uses (OPENBLAS_NUM_THREADS unset would also do: OpenBLAS then takes the
-# core count, which does not change between the two runs).
+# identical bytes: every A.npy and B.npy, and the printed table. Same command, inputs, backend,
+# dtype and thread count (OpenBLAS's default, the core count, the same for both runs).
 set -euo pipefail
 bin="$1"
 root="$2"
@@ -24,8 +22,7 @@ while IFS= read -r f; do
   cmp "$f" "$tmp/run2/$rel" || { echo "demo_identical: $rel differs between the two runs"; exit 1; }
   n=$((n + 1))
 done < <(find "$tmp/run1" -name 'A.npy' -o -name 'B.npy' | sort)
-# Same set of factor files in both runs, and there are some (12: 3 cases x reference + the 4 runs
-# that do not break down ... counted, not assumed).
+# The same set of factor files in both runs, and enough of them to mean something.
 [ "$(cd "$tmp/run1" && find . -name '*.npy' | sort)" = "$(cd "$tmp/run2" && find . -name '*.npy' | sort)" ] ||
   { echo "demo_identical: the runs wrote different sets of files"; exit 1; }
 [ "$n" -ge 6 ] || { echo "demo_identical: only $n factor files compared"; exit 1; }
