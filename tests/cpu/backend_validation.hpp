@@ -477,7 +477,7 @@ TYPED_TEST_P(BackendValidation, BlockedAndInMemoryAgree) {
   TypeParam mem = BackendHooks<TypeParam>::make_in_memory();
   MatrixRowSource all(c.X, c.u_data);
   const Index N = c.X.rows();
-  const Mat<T> R_mem = mem.accumulate_r(all, BackendHooks<TypeParam>::in_memory_needs_one_block ? N : 64);
+  const Mat<T> R_mem = mem.download(mem.accumulate_r(all, BackendHooks<TypeParam>::in_memory_needs_one_block ? N : 64));
   const CandidateRun c_mem = run_candidate(mem, c, ref, c.opt, BackendHooks<TypeParam>::in_memory_needs_one_block);
   EXPECT_LE(c_mem.forward, b.coala);
   const double xn = ref.xnorm, xf = ref.xnorm_f, e = b.c_b * this->u();
@@ -486,7 +486,7 @@ TYPED_TEST_P(BackendValidation, BlockedAndInMemoryAgree) {
   for (Index blk : {Index(1), Index(7), Index(31), Index(32), Index(35)}) {
     TypeParam be = this->make();
     MatrixRowSource src(c.X, c.u_data);
-    const Mat<T> R = be.accumulate_r(src, blk);
+    const Mat<T> R = be.download(be.accumulate_r(src, blk));
     ASSERT_EQ(R.rows(), 32);
     ASSERT_EQ(R.cols(), 32);
     EXPECT_TRUE(R.isUpperTriangular(0)) << "block " << blk;

@@ -87,7 +87,7 @@ Mat<Counted> up(const MatrixXd& M) { return M.unaryExpr([](double x) { return Co
 Vec<Counted> up(const lowrank::VectorXd& v) { return v.unaryExpr([](double x) { return Counted(x); }); }
 
 // Every operation in double by CpuBackend<double>, uncounted; records the gemm calls' flops.
-class CountingBackend {
+class CountingBackend : public lowrank::HostMatrixOps<Counted> {
  public:
   using Scalar = Counted;
   std::string name() const { return "counting"; }
@@ -144,15 +144,20 @@ TEST(ProductCount, TheCounterSeesAnEigenProduct) {
   EXPECT_GT(m * n * n, 4 * (m * n + n * n));
 }
 
-TEST(ProductCount, NoHostProductBeyondMnPlusNSquaredInAnyMethod) {
+// Every method family and every branch of the driver: mu > 0, the limit's completion, the
+// svd-llm shift fallback.
+std::vector<Case> every_branch() {
   using lowrank::Method;
-  const std::vector<Case> cases = {
+  return {
       {Method::coala, 0.0, 3 * n},   {Method::coala, 1e-2, 3 * n}, {Method::limit, 0.0, 3 * n},
       {Method::limit, 0.0, 8},  // rank(W X) <= 8 < r: the completion by (I - U_k U_k^T) W
       {Method::svd_llm, 0.0, 3 * n}, {Method::svd_llm, 0.0, 8},     // 8 tokens: Cholesky fails, shift
       {Method::svd_llm_v2, 0.0, 3 * n}, {Method::pinv, 0.0, 3 * n}, {Method::damped, 0.0, 3 * n},
   };
-  for (const Case& c : cases) {
+}
+
+TEST(ProductCount, NoHostProductBeyondMnPlusNSquaredInAnyMethod) {
+  for (const Case& c : every_branch()) {
     const std::string what = std::string(lowrank::method_name(c.method)) + ", mu = " + std::to_string(c.mu) +
                              ", N = " + std::to_string(c.N);
     lowrank::SplitMixRng rng(11);
@@ -179,6 +184,150 @@ TEST(ProductCount, NoHostProductBeyondMnPlusNSquaredInAnyMethod) {
     EXPECT_EQ((down(s.A) - d.A).cwiseAbs().maxCoeff(), 0.0) << what;
     EXPECT_EQ((down(s.B) - d.B).cwiseAbs().maxCoeff(), 0.0) << what;
   }
+}
+
+// ---- device residency: the driver over a backend whose matrices the host cannot read ----
+
+// A matrix the driver can only hand back to its backend: shape, no elements, no copies (like
+// CudaBackend's DeviceMatrix). A driver that read or wrote an element, or formed a product
+// itself, would not compile against it.
+class Opaque {
+ public:
+  Opaque() = default;
+  Opaque(Opaque&&) = default;
+  Opaque& operator=(Opaque&&) = default;
+  Opaque(const Opaque&) = delete;
+  Opaque& operator=(const Opaque&) = delete;
+  Index rows() const { return m_.rows(); }
+  Index cols() const { return m_.cols(); }
+
+ private:
+  friend class OpaqueBackend;
+  explicit Opaque(MatrixXd m) : m_(std::move(m)) {}
+  MatrixXd m_;
+};
+
+// Every operation by CpuBackend<double> on the hidden matrices; counts what crosses the seam:
+// matrices up (upload), matrices down (download), and the vectors every other operation returns.
+class OpaqueBackend {
+ public:
+  using Scalar = double;
+  using Matrix = Opaque;
+  using VectorXd = lowrank::VectorXd;
+  std::string name() const { return "opaque"; }
+  std::string precision() const { return "float64"; }
+
+  Opaque accumulate_r(lowrank::RowBlockSource& X, Index b) { return Opaque(cpu_.accumulate_r(X, b)); }
+  Opaque accumulate_gram(lowrank::RowBlockSource& X, Index b) { return Opaque(cpu_.accumulate_gram(X, b)); }
+  Opaque stack_r(const Opaque& R, const Opaque& rows) { return Opaque(cpu_.stack_r(R.m_, rows.m_)); }
+  lowrank::ThinSvd<double, Opaque> svd(const Opaque& M) {
+    lowrank::ThinSvd<double> s = cpu_.svd(M.m_);
+    return {Opaque(std::move(s.U)), vec(std::move(s.s)), Opaque(std::move(s.V))};
+  }
+  lowrank::SymEig<double, Opaque> eigh(const Opaque& G) {
+    lowrank::SymEig<double> e = cpu_.eigh(G.m_);
+    return {vec(std::move(e.values)), Opaque(std::move(e.vectors))};
+  }
+  VectorXd singular_values(const Opaque& M) { return vec(cpu_.singular_values(M.m_)); }
+  VectorXd eigenvalues(const Opaque& G) { return vec(cpu_.eigenvalues(G.m_)); }
+  bool cholesky_lower(const Opaque& G, Opaque& L) { return cpu_.cholesky_lower(G.m_, L.m_); }
+  Opaque inverse(const Opaque& M) { return Opaque(cpu_.inverse(M.m_)); }
+  void gemm(bool ta, bool tb, double alpha, const Opaque& A, const Opaque& B, double beta, Opaque& C) {
+    cpu_.gemm(ta, tb, alpha, A.m_, B.m_, beta, C.m_);
+  }
+  Opaque upload(const MatrixXd& M) {
+    ++uploads;
+    up_elements += double(M.size());
+    return Opaque(M);
+  }
+  MatrixXd download(const Opaque& M) {
+    ++downloads;
+    down_elements += double(M.m_.size());
+    return M.m_;
+  }
+  Opaque copy(const Opaque& M) { return Opaque(M.m_); }
+  Opaque zeros(Index rows, Index cols) { return Opaque(cpu_.zeros(rows, cols)); }
+  Opaque left_cols(const Opaque& M, Index k) { return Opaque(cpu_.left_cols(M.m_, k)); }
+  Opaque hcat(const Opaque& A, const Opaque& B) { return Opaque(cpu_.hcat(A.m_, B.m_)); }
+  void scale_columns(Opaque& M, const VectorXd& d) { cpu_.scale_columns(M.m_, d); }
+  void scale_rows(Opaque& M, const VectorXd& d) { cpu_.scale_rows(M.m_, d); }
+  void add_diagonal(Opaque& M, double a) { cpu_.add_diagonal(M.m_, a); }
+  VectorXd diagonal(const Opaque& M) { return vec(cpu_.diagonal(M.m_)); }
+  std::vector<double> column_sq_norms(const Opaque& M) {
+    std::vector<double> v = cpu_.column_sq_norms(M.m_);
+    largest_vector = std::max(largest_vector, Index(v.size()));
+    return v;
+  }
+  double squared_norm(const Opaque& M) { return cpu_.squared_norm(M.m_); }
+  double dot(const Opaque& A, const Opaque& B) { return cpu_.dot(A.m_, B.m_); }
+  bool all_finite(const Opaque& M) { return cpu_.all_finite(M.m_); }
+
+  int uploads = 0, downloads = 0;
+  double up_elements = 0, down_elements = 0;
+  Index largest_vector = 0;  // the longest vector any operation returned
+
+ private:
+  VectorXd vec(VectorXd v) {
+    largest_vector = std::max(largest_vector, v.size());
+    return v;
+  }
+  lowrank::CpuBackend<double> cpu_;
+};
+static_assert(lowrank::check_solve_backend<OpaqueBackend>());
+static_assert(!lowrank::host_resident_v<OpaqueBackend>);
+
+TEST(DeviceResident, OnlyWGoesUpAndOnlyABAndVectorsComeDownInAnyMethod) {
+  for (const Case& c : every_branch()) {
+    const std::string what = std::string(lowrank::method_name(c.method)) + ", mu = " + std::to_string(c.mu) +
+                             ", N = " + std::to_string(c.N);
+    lowrank::SplitMixRng rng(11);
+    const MatrixXd W = lowrank::gaussian(m, n, rng);
+    lowrank::MatrixRowSource X(lowrank::gaussian(c.N, n, rng));
+    lowrank::SolveOptions opt;
+    opt.method = c.method;
+    opt.rank = r;
+    opt.mu = c.mu;
+    opt.block_rows = 64;
+
+    OpaqueBackend be;
+    const lowrank::Solution<double> s = lowrank::solve(be, W, X, opt);
+    ASSERT_TRUE(s.report.ok()) << what << ": " << s.report.failure;
+    // Up: W, once (the activations go in through accumulate_*'s block source).
+    EXPECT_EQ(be.uploads, 1) << what;
+    EXPECT_EQ(be.up_elements, double(m * n)) << what;
+    // Down: A and B, once each; every other result is a vector of at most max(m, n) numbers.
+    EXPECT_EQ(be.downloads, 2) << what;
+    EXPECT_EQ(be.down_elements, double(m * r + r * n)) << what;
+    EXPECT_LE(be.largest_vector, std::max(m, n)) << what;
+    ASSERT_EQ(s.A.rows(), m);
+    ASSERT_EQ(s.B.cols(), n);
+
+    // The same operations in the same order as the host path: the same factors, bit for bit.
+    lowrank::CpuBackend<double> cpu;
+    const lowrank::Solution<double> d = lowrank::solve(cpu, W, X, opt);
+    EXPECT_EQ((s.A - d.A).cwiseAbs().maxCoeff(), 0.0) << what;
+    EXPECT_EQ((s.B - d.B).cwiseAbs().maxCoeff(), 0.0) << what;
+    EXPECT_EQ(s.report.objective, d.report.objective) << what;
+  }
+}
+
+// A host Accumulated (a distributed run's) is uploaded once: R and W go up, A and B come down.
+TEST(DeviceResident, AHostAccumulatedIsUploadedOnce) {
+  lowrank::SplitMixRng rng(3);
+  const MatrixXd W = lowrank::gaussian(m, n, rng);
+  lowrank::MatrixRowSource X(lowrank::gaussian(3 * n, n, rng));
+  lowrank::SolveOptions opt;
+  opt.rank = r;
+  lowrank::CpuBackend<double> cpu;
+  lowrank::Accumulated<double> host = lowrank::accumulate(cpu, X, opt);
+  OpaqueBackend be;
+  const lowrank::Solution<double> s = lowrank::solve_accumulated(be, W, host, opt);
+  ASSERT_TRUE(s.report.ok()) << s.report.failure;
+  EXPECT_EQ(be.uploads, 2);
+  EXPECT_EQ(be.up_elements, double(m * n + n * n));
+  EXPECT_EQ(be.downloads, 2);
+  const lowrank::Solution<double> d = lowrank::solve_accumulated(cpu, W, std::move(host), opt);
+  EXPECT_EQ((s.A - d.A).cwiseAbs().maxCoeff(), 0.0);
 }
 
 }  // namespace

@@ -85,7 +85,7 @@ TYPED_TEST(CudaBackendTest, StreamingTsqrMatchesHouseholderQr) {
   const MatrixXd X = representable<T>(with_singular_values(N, n, geometric(n, kappa), rng));
   CudaBackend<T> be;
   MatrixRowSource src(X);
-  Mat<T> Rt = be.accumulate_r(src, b);
+  Mat<T> Rt = be.download(be.accumulate_r(src, b));
   ASSERT_EQ(Rt.rows(), n);
   ASSERT_EQ(Rt.cols(), n);
   MatrixXd R = Rt.template cast<double>();
@@ -113,7 +113,7 @@ TYPED_TEST(CudaBackendTest, DeviceMemoryCapSmallerThanXStreamsManyBlocks) {
   ASSERT_GT(double(N) * n * sizeof(T), 100.0 * double(opt.max_device_bytes));
   CudaBackend<T> be(opt);
   MatrixRowSource src(X);
-  MatrixXd R = be.accumulate_r(src, /*block_rows asked*/ 4096).template cast<double>();
+  MatrixXd R = be.download(be.accumulate_r(src, /*block_rows asked*/ 4096)).template cast<double>();
   const StreamStats st = be.last_stream();
   EXPECT_EQ(st.block_rows, rows_per_block);
   EXPECT_EQ(st.blocks, N / rows_per_block);
@@ -176,7 +176,7 @@ TYPED_TEST(CudaBackendTest, GramAccumulationWithinDotProductBound) {
   const MatrixXd X = representable<T>(gaussian(N, n, rng));
   CudaBackend<T> be;
   MatrixRowSource src(X);
-  const MatrixXd G = be.accumulate_gram(src, 128).template cast<double>();
+  const MatrixXd G = be.download(be.accumulate_gram(src, 128)).template cast<double>();
   EXPECT_EQ(be.last_stream().blocks, (N + 127) / 128);
   EXPECT_EQ((G - G.transpose()).norm(), 0.0);  // filled from the lower triangle
   EXPECT_LE((G - X.transpose() * X).norm(), double(N) * this->u() * X.squaredNorm());
@@ -365,6 +365,82 @@ TYPED_TEST(CudaBackendTest, CoalaAndSvdLlmThroughTheDriver) {
         << method_name(meth) << ": f = " << f << ", f* = " << fstar;
     EXPECT_GE(be.svd_log().size(), 1u);
   }
+}
+
+// The seam's data movement and O(m n) operations on device matrices against HostMatrixOps (the
+// CPU and reference backends' versions). Copies, scalings by one factor, diagonal updates and
+// the strided diagonal copy are exact; the reductions differ only in summation order: a sum of k
+// terms in precision v is within (k - 1) v of the sum of |terms| (Higham, eq. 3.4), v = 2^-53 for
+// column_sq_norms (double on both sides), u of T for squared_norm and dot.
+TYPED_TEST(CudaBackendTest, DeviceMatrixOperationsMatchTheHostOnes) {
+  using T = TypeParam;
+  SplitMixRng rng(23);
+  const Index m = 37, n = 29, k = 11;
+  const Mat<T> M = gaussian(m, n, rng).cast<T>(), Mb = gaussian(m, k, rng).cast<T>();
+  const Vec<T> dc = gaussian(n, 1, rng).cast<T>().col(0), dr = gaussian(m, 1, rng).cast<T>().col(0);
+  HostMatrixOps<T> host;
+  CudaBackend<T> be;
+  const DeviceMatrix<T> D = be.upload(M);
+  ASSERT_EQ(D.rows(), m);
+  ASSERT_EQ(D.cols(), n);
+  EXPECT_EQ(be.download(D), M);
+  EXPECT_EQ(be.download(be.copy(D)), M);
+  EXPECT_EQ(be.download(be.zeros(m, n)), Mat<T>::Zero(m, n));
+  EXPECT_EQ(be.download(be.left_cols(D, 7)), host.left_cols(M, 7));
+  EXPECT_EQ(be.download(be.left_cols(D, 0)).cols(), 0);
+  EXPECT_THROW(be.left_cols(D, n + 1), Error);
+  EXPECT_EQ(be.download(be.hcat(D, be.upload(Mb))), host.hcat(M, Mb));
+  EXPECT_THROW(be.hcat(D, be.upload(Mat<T>(m + 1, 2))), Error);
+  {
+    DeviceMatrix<T> S = be.copy(D);
+    Mat<T> H = M;
+    be.scale_columns(S, dc);
+    host.scale_columns(H, dc);
+    EXPECT_EQ(be.download(S), H);
+    be.scale_rows(S, dr);
+    host.scale_rows(H, dr);
+    EXPECT_EQ(be.download(S), H);
+    EXPECT_THROW(be.scale_rows(S, dc), Error);
+  }
+  {
+    const Mat<T> Q = M.leftCols(m < n ? m : n).topRows(m < n ? m : n);
+    DeviceMatrix<T> S = be.upload(Q);
+    Mat<T> H = Q;
+    be.add_diagonal(S, T(0.75));
+    host.add_diagonal(H, T(0.75));
+    EXPECT_EQ(be.download(S), H);
+    EXPECT_EQ(be.diagonal(S), host.diagonal(H));
+  }
+  const std::vector<double> c_dev = be.column_sq_norms(D), c_host = host.column_sq_norms(M);
+  ASSERT_EQ(c_dev.size(), std::size_t(n));
+  for (Index j = 0; j < n; ++j)
+    EXPECT_LE(std::abs(c_dev[std::size_t(j)] - c_host[std::size_t(j)]), double(m) * 0x1p-53 * c_host[std::size_t(j)]);
+  const double sq = double(host.squared_norm(M));
+  EXPECT_LE(std::abs(double(be.squared_norm(D)) - sq), 2.0 * double(m * n) * this->u() * sq);
+  const Mat<T> M2 = gaussian(m, n, rng).cast<T>();
+  const double dot_abs = double(M.cwiseAbs().cwiseProduct(M2.cwiseAbs()).sum());
+  EXPECT_LE(std::abs(double(be.dot(D, be.upload(M2))) - double(host.dot(M, M2))), 2.0 * double(m * n) * this->u() * dot_abs);
+  EXPECT_TRUE(be.all_finite(D));
+  for (T bad : {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity()}) {
+    Mat<T> Bm = M;
+    Bm(m - 1, n - 1) = bad;  // the last element: the counting kernel's grid covers it
+    EXPECT_FALSE(be.all_finite(be.upload(Bm)));
+  }
+  // Device gemm into a C of the wrong shape with beta = 0 resizes it; with beta != 0 refuses.
+  DeviceMatrix<T> C = be.zeros(2, 2);
+  be.gemm(true, false, T(1), D, D, T(0), C);
+  EXPECT_EQ(C.rows(), n);
+  EXPECT_EQ(C.cols(), n);
+  DeviceMatrix<T> C2 = be.zeros(2, 2);
+  EXPECT_THROW(be.gemm(true, false, T(1), D, D, T(1), C2), Error);
+  // Cholesky on the device: L lower triangular (zeros above), L L^T = G within potrf's bound.
+  const Mat<T> G = (M.transpose() * M + Mat<T>::Identity(n, n)).eval();
+  DeviceMatrix<T> L;
+  ASSERT_TRUE(be.cholesky_lower(be.upload(G), L));
+  const MatrixXd Lh = be.download(L).template cast<double>();
+  EXPECT_TRUE(Lh.isLowerTriangular(0.0));
+  const MatrixXd Gd = G.template cast<double>();
+  EXPECT_LE((Lh * Lh.transpose() - Gd).norm() / (Gd.norm() * double(n) * this->u()), kThreshold);
 }
 
 }  // namespace

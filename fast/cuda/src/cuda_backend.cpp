@@ -184,11 +184,19 @@ cublasStatus_t transpose_into(cublasHandle_t h, int64_t m, int64_t n, const doub
 }
 cublasStatus_t nrm2(cublasHandle_t h, int64_t n, const float* x, float* out) { return cublasSnrm2_64(h, n, x, 1, out); }
 cublasStatus_t nrm2(cublasHandle_t h, int64_t n, const double* x, double* out) { return cublasDnrm2_64(h, n, x, 1, out); }
-cublasStatus_t dgmm_right(cublasHandle_t h, int64_t m, int64_t n, float* A, int64_t lda, const float* x) {
-  return cublasSdgmm_64(h, CUBLAS_SIDE_RIGHT, m, n, A, lda, x, 1, A, lda);
+// A = diag(x) A (left) or A diag(x) (right), in place (cuBLAS allows C = A with ldc = lda).
+cublasStatus_t dgmm(cublasHandle_t h, cublasSideMode_t side, int64_t m, int64_t n, float* A, int64_t lda, const float* x) {
+  return cublasSdgmm_64(h, side, m, n, A, lda, x, 1, A, lda);
 }
-cublasStatus_t dgmm_right(cublasHandle_t h, int64_t m, int64_t n, double* A, int64_t lda, const double* x) {
-  return cublasDdgmm_64(h, CUBLAS_SIDE_RIGHT, m, n, A, lda, x, 1, A, lda);
+cublasStatus_t dgmm(cublasHandle_t h, cublasSideMode_t side, int64_t m, int64_t n, double* A, int64_t lda,
+                    const double* x) {
+  return cublasDdgmm_64(h, side, m, n, A, lda, x, 1, A, lda);
+}
+cublasStatus_t blas_dot(cublasHandle_t h, int64_t n, const float* x, const float* y, float* out) {
+  return cublasSdot_64(h, n, x, 1, y, 1, out);
+}
+cublasStatus_t blas_dot(cublasHandle_t h, int64_t n, const double* x, const double* y, double* out) {
+  return cublasDdot_64(h, n, x, 1, y, 1, out);
 }
 
 cusolverStatus_t gesvdj_buffer(cusolverDnHandle_t h, int m, int n, const float* A, int lda, const float* S,
@@ -349,7 +357,32 @@ template <class T> struct CudaBackend<T>::Impl {
   // ---- the streaming pipeline (TSQR or Gram) ----
   enum class Op { tsqr, gram };
 
-  Mat<T> stream(Op op, RowBlockSource* src, const HostRows<T>* hx, Index block_rows) {
+  DeviceMatrix<T> zeros(Index rows, Index cols) {
+    DeviceMatrix<T> Z = DeviceMatrix<T>::allocate(rows, cols);
+    if (Z.size()) LR_CHECK(cudaMemsetAsync(Z.data(), 0, sizeof(T) * std::size_t(Z.size()), compute));
+    return Z;
+  }
+  // True when none of a[0 .. count) is NaN or Inf.
+  bool all_finite(const T* a, Index count) {
+    if (count == 0) return true;
+    DeviceBuffer<unsigned long long> bad(1);
+    LR_CHECK(cudaMemsetAsync(bad.get(), 0, sizeof(unsigned long long), compute));
+    cuda_kernels::count_nonfinite(a, count, bad.get(), compute);
+    LR_LAUNCHED("count_nonfinite");
+    unsigned long long h = 0;
+    LR_CHECK(cudaMemcpyAsync(&h, bad.get(), sizeof h, cudaMemcpyDeviceToHost, compute));
+    sync();
+    return h == 0;
+  }
+  // A copy of columns [0, k) (contiguous: leading dimension = rows).
+  DeviceMatrix<T> left_cols(const T* a, Index rows, Index k) {
+    DeviceMatrix<T> C = DeviceMatrix<T>::allocate(rows, k);
+    if (C.size())
+      LR_CHECK(cudaMemcpyAsync(C.data(), a, sizeof(T) * std::size_t(C.size()), cudaMemcpyDeviceToDevice, compute));
+    return C;
+  }
+
+  DeviceMatrix<T> stream(Op op, RowBlockSource* src, const HostRows<T>* hx, Index block_rows) {
     const Index N = src ? src->rows() : hx->rows;
     const Index n = src ? src->cols() : hx->cols;
     if (block_rows < 1) throw Error("block must be at least 1 row, got " + std::to_string(block_rows));
@@ -364,8 +397,8 @@ template <class T> struct CudaBackend<T>::Impl {
     stats.what = op == Op::tsqr ? "tsqr" : "gram";
     stats.N = N;
     stats.n = n;
-    if (n == 0) return Mat<T>(0, 0);
-    if (N == 0) return Mat<T>::Zero(n, n);
+    if (n == 0) return DeviceMatrix<T>();
+    if (N == 0) return zeros(n, n);
 
     // Block size: what the caller asked, capped by the device bytes allowed for X blocks.
     const std::size_t per_row = std::size_t(op == Op::tsqr ? 3 : 2) * std::size_t(n) * sizeof(T);
@@ -532,13 +565,34 @@ template <class T> struct CudaBackend<T>::Impl {
       stats.hidden_fraction = std::clamp(
           (stats.seconds_copy + stats.seconds_compute - stats.seconds_wall) / stats.seconds_copy, 0.0, 1.0);
 
-    if (op == Op::tsqr) return download(S.get(), n, n, lds);
-    Mat<T> Gh = download(G.get(), n, n, n);
-    return Gh.template selfadjointView<Eigen::Lower>();
+    // R (the top n x n of the stack) or the symmetric G (syrk filled its lower triangle), compact.
+    DeviceMatrix<T> out = DeviceMatrix<T>::allocate(n, n);
+    if (op == Op::tsqr) {
+      LR_CHECK(cudaMemcpy2DAsync(out.data(), sizeof(T) * n, S.get(), sizeof(T) * lds, sizeof(T) * n, n,
+                                 cudaMemcpyDeviceToDevice, compute));
+    } else {
+      cuda_kernels::symmetric_from_lower(G.get(), n, out.data(), n, n, compute);
+      LR_LAUNCHED("symmetric_from_lower");
+    }
+    sync();
+    return out;
+  }
+
+  // M, or M^T when transposed, in a fresh buffer (the routines overwrite their input).
+  DeviceBuffer<T> oriented_copy(const DeviceMatrix<T>& M, bool transposed) {
+    const Index m0 = M.rows(), n0 = M.cols();
+    DeviceBuffer<T> A(std::size_t(m0) * std::size_t(n0));
+    if (!transposed) {
+      LR_CHECK(cudaMemcpyAsync(A.get(), M.data(), sizeof(T) * A.size(), cudaMemcpyDeviceToDevice, compute));
+    } else {
+      LR_CHECK(cudaMemsetAsync(A.get(), 0, sizeof(T) * A.size(), compute));  // geam in place reads C (beta = 0)
+      LR_CHECK(transpose_into(blas, n0, m0, M.data(), m0, A.get(), n0));
+    }
+    return A;
   }
 
   // ---- SVD ----
-  ThinSvd<T> svd(const Mat<T>& M, SvdDriver driver, Index rank, SvdCallInfo* out) {
+  ThinSvd<T, DeviceMatrix<T>> svd(const DeviceMatrix<T>& M, SvdDriver driver, Index rank, SvdCallInfo* out) {
     SvdCallInfo info;
     const Index m0 = M.rows(), n0 = M.cols();
     info.m = m0;
@@ -547,14 +601,13 @@ template <class T> struct CudaBackend<T>::Impl {
       info.driver = "none (empty matrix)";
       log.push_back(info);
       if (out) *out = info;
-      return ThinSvd<T>{Mat<T>(m0, 0), Vec<T>(0), Mat<T>(n0, 0)};
+      return {DeviceMatrix<T>::allocate(m0, 0), Vec<T>(0), DeviceMatrix<T>::allocate(n0, 0)};
     }
     // cuSOLVER's SVDs do not promise an info for NaN/Inf input: refuse it here, loudly.
-    if (!M.allFinite()) throw Error("svd: the " + shape_str(m0, n0) + " matrix contains NaN or Inf");
+    if (!all_finite(M.data(), M.size())) throw Error("svd: the " + shape_str(m0, n0) + " matrix contains NaN or Inf");
     // Work on A = M (m >= n) or A = M^T (then U and V swap): cusolverDnXgesvd needs m >= n.
     const bool transposed = m0 < n0;
-    const Mat<T> A_host = transposed ? Mat<T>(M.transpose()) : M;
-    const int64_t m = A_host.rows(), n = A_host.cols();
+    const int64_t m = transposed ? n0 : m0, n = transposed ? m0 : n0;
     Index k = n;
     Index p = 0;
     if (driver == SvdDriver::gesvdr) {
@@ -569,15 +622,16 @@ template <class T> struct CudaBackend<T>::Impl {
       }
     }
     info.k = k;
-    DeviceBuffer<T> A = upload(A_host);  // overwritten by the SVD routine
+    DeviceBuffer<T> A = oriented_copy(M, transposed);  // overwritten by the SVD routine
     std::optional<DeviceBuffer<T>> A0;   // the input, kept for the residual (CudaOptions::verify)
     if (opt.verify) {
       A0.emplace(std::size_t(m) * n);
       LR_CHECK(cudaMemcpyAsync(A0->get(), A.get(), sizeof(T) * m * n, cudaMemcpyDeviceToDevice, compute));
     }
     // V is n x k (ld n); for gesvdr room for n x n, in case the routine writes past column k.
-    DeviceBuffer<T> S(static_cast<std::size_t>(n)), U(std::size_t(m) * k),
-        V(std::size_t(n) * (driver == SvdDriver::gesvdr ? std::size_t(n) : std::size_t(k)));
+    DeviceBuffer<T> S(static_cast<std::size_t>(n));
+    DeviceMatrix<T> U = DeviceMatrix<T>::allocate(m, k),
+                    V = DeviceMatrix<T>::allocate(n, driver == SvdDriver::gesvdr ? n : k);
     Event t0, t1;
     if (driver == SvdDriver::gesvd) {
       info.driver = "cusolverDnXgesvd";
@@ -586,17 +640,17 @@ template <class T> struct CudaBackend<T>::Impl {
           "cusolverDnXgesvd",
           [&](std::size_t* db, std::size_t* hb) {
             return cusolverDnXgesvd_bufferSize(solver, params, 'S', 'S', m, n, data_type<T>(), A.get(), m,
-                                               data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(),
+                                               data_type<T>(), S.get(), data_type<T>(), U.data(), m, data_type<T>(),
                                                VT.get(), n, data_type<T>(), db, hb);
           },
           [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
             return cusolverDnXgesvd(solver, params, 'S', 'S', m, n, data_type<T>(), A.get(), m, data_type<T>(), S.get(),
-                                    data_type<T>(), U.get(), m, data_type<T>(), VT.get(), n, data_type<T>(), dw, db, hw,
+                                    data_type<T>(), U.data(), m, data_type<T>(), VT.get(), n, data_type<T>(), dw, db, hw,
                                     hb, d_info);
           },
           t0.get(), t1.get());
       check_info(inf, "cusolverDnXgesvd", shape_str(m, n) + (inf > 0 ? ": bidiagonal QR iteration did not converge" : ""));
-      LR_CHECK(transpose_into(blas, n, n, VT.get(), n, V.get(), n));  // V = VT^T
+      LR_CHECK(transpose_into(blas, n, n, VT.get(), n, V.data(), n));  // V = VT^T
     } else if (driver == SvdDriver::gesvdj) {
       info.driver = "cusolverDn" + std::string(std::is_same<T, float>::value ? "S" : "D") + "gesvdj";
       if (m > INT_MAX || n > INT_MAX) throw Error("gesvdj takes 32-bit sizes; " + shape_str(m, n) + " is too large");
@@ -612,14 +666,14 @@ template <class T> struct CudaBackend<T>::Impl {
           info.driver.c_str(),
           [&](std::size_t* db, std::size_t* hb) {
             int lwork = 0;
-            const cusolverStatus_t st = gesvdj_buffer(solver, int(m), int(n), A.get(), int(m), S.get(), U.get(), int(m),
-                                                      V.get(), int(n), &lwork, gp);
+            const cusolverStatus_t st = gesvdj_buffer(solver, int(m), int(n), A.get(), int(m), S.get(), U.data(), int(m),
+                                                      V.data(), int(n), &lwork, gp);
             *db = sizeof(T) * std::size_t(std::max(lwork, 0));
             *hb = 0;
             return st;
           },
           [&](void* dw, std::size_t db, void*, std::size_t, int* d_info) {
-            return gesvdj_run(solver, int(m), int(n), A.get(), int(m), S.get(), U.get(), int(m), V.get(), int(n),
+            return gesvdj_run(solver, int(m), int(n), A.get(), int(m), S.get(), U.data(), int(m), V.data(), int(n),
                               static_cast<T*>(dw), int(db / sizeof(T)), d_info, gp);
           },
           t0.get(), t1.get());
@@ -637,12 +691,12 @@ template <class T> struct CudaBackend<T>::Impl {
           "cusolverDnXgesvdp",
           [&](std::size_t* db, std::size_t* hb) {
             return cusolverDnXgesvdp_bufferSize(solver, params, CUSOLVER_EIG_MODE_VECTOR, 1, m, n, data_type<T>(),
-                                                A.get(), m, data_type<T>(), S.get(), data_type<T>(), U.get(), m,
-                                                data_type<T>(), V.get(), n, data_type<T>(), db, hb);
+                                                A.get(), m, data_type<T>(), S.get(), data_type<T>(), U.data(), m,
+                                                data_type<T>(), V.data(), n, data_type<T>(), db, hb);
           },
           [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
             return cusolverDnXgesvdp(solver, params, CUSOLVER_EIG_MODE_VECTOR, 1, m, n, data_type<T>(), A.get(), m,
-                                     data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(), V.get(), n,
+                                     data_type<T>(), S.get(), data_type<T>(), U.data(), m, data_type<T>(), V.data(), n,
                                      data_type<T>(), dw, db, hw, hb, d_info, &err_sigma);
           },
           t0.get(), t1.get());
@@ -655,12 +709,12 @@ template <class T> struct CudaBackend<T>::Impl {
           "cusolverDnXgesvdr",
           [&](std::size_t* db, std::size_t* hb) {
             return cusolverDnXgesvdr_bufferSize(solver, params, 'S', 'S', m, n, k, p, iters, data_type<T>(), A.get(), m,
-                                                data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(),
-                                                V.get(), n, data_type<T>(), db, hb);
+                                                data_type<T>(), S.get(), data_type<T>(), U.data(), m, data_type<T>(),
+                                                V.data(), n, data_type<T>(), db, hb);
           },
           [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
             return cusolverDnXgesvdr(solver, params, 'S', 'S', m, n, k, p, iters, data_type<T>(), A.get(), m,
-                                     data_type<T>(), S.get(), data_type<T>(), U.get(), m, data_type<T>(), V.get(), n,
+                                     data_type<T>(), S.get(), data_type<T>(), U.data(), m, data_type<T>(), V.data(), n,
                                      data_type<T>(), dw, db, hw, hb, d_info);
           },
           t0.get(), t1.get());
@@ -675,17 +729,17 @@ template <class T> struct CudaBackend<T>::Impl {
     // Accuracy on the device (--verify): ||A V - U S||_F / ||A||_F, ||I - U^T U||_F, ||I - V^T V||_F.
     if (opt.verify) {
       DeviceBuffer<T> US(std::size_t(m) * k), C(std::size_t(k) * k);
-      LR_CHECK(cudaMemcpyAsync(US.get(), U.get(), sizeof(T) * m * k, cudaMemcpyDeviceToDevice, compute));
-      LR_CHECK(dgmm_right(blas, m, k, US.get(), m, S.get()));
-      LR_CHECK(blas_gemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, k, n, T(1), A0->get(), m, V.get(), n, T(-1), US.get(), m));
+      LR_CHECK(cudaMemcpyAsync(US.get(), U.data(), sizeof(T) * m * k, cudaMemcpyDeviceToDevice, compute));
+      LR_CHECK(dgmm(blas, CUBLAS_SIDE_RIGHT, m, k, US.get(), m, S.get()));
+      LR_CHECK(blas_gemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, k, n, T(1), A0->get(), m, V.data(), n, T(-1), US.get(), m));
       T res = 0, anorm = 0, ou = 0, ov = 0;
       LR_CHECK(nrm2(blas, m * k, US.get(), &res));
       LR_CHECK(nrm2(blas, m * n, A0->get(), &anorm));
-      LR_CHECK(blas_gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, m, T(1), U.get(), m, U.get(), m, T(0), C.get(), k));
+      LR_CHECK(blas_gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, m, T(1), U.data(), m, U.data(), m, T(0), C.get(), k));
       cuda_kernels::add_diagonal(C.get(), k, k, T(-1), compute);
       LR_LAUNCHED("add_diagonal");
       LR_CHECK(nrm2(blas, k * k, C.get(), &ou));
-      LR_CHECK(blas_gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, n, T(1), V.get(), n, V.get(), n, T(0), C.get(), k));
+      LR_CHECK(blas_gemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, n, T(1), V.data(), n, V.data(), n, T(0), C.get(), k));
       cuda_kernels::add_diagonal(C.get(), k, k, T(-1), compute);
       LR_LAUNCHED("add_diagonal");
       LR_CHECK(nrm2(blas, k * k, C.get(), &ov));
@@ -695,17 +749,15 @@ template <class T> struct CudaBackend<T>::Impl {
       info.orth_v = double(ov);
     }
 
-    ThinSvd<T> out_svd;
-    Mat<T> Uh = download(U.get(), m, k, m);
-    Mat<T> Vh = download(V.get(), n, k, n);
-    Mat<T> Sh = download(S.get(), k, 1, k);
-    out_svd.s = Sh.col(0);
+    if (V.cols() != k) V = left_cols(V.data(), n, k);  // gesvdr: room for n columns, k of them used
+    ThinSvd<T, DeviceMatrix<T>> out_svd;
+    out_svd.s = download(S.get(), k, 1, k).col(0);
     if (transposed) {
-      out_svd.U = std::move(Vh);
-      out_svd.V = std::move(Uh);
+      out_svd.U = std::move(V);
+      out_svd.V = std::move(U);
     } else {
-      out_svd.U = std::move(Uh);
-      out_svd.V = std::move(Vh);
+      out_svd.U = std::move(U);
+      out_svd.V = std::move(V);
     }
     info.m = m0;
     info.n = n0;
@@ -741,54 +793,177 @@ template <class T> CudaBackend<T>& CudaBackend<T>::operator=(CudaBackend&&) noex
 
 template <class T> std::string CudaBackend<T>::precision() const { return ScalarTraits<T>::name(); }
 
-template <class T> Mat<T> CudaBackend<T>::accumulate_r(RowBlockSource& X, Index block_rows) {
+// ---------- DeviceMatrix ----------
+template <class T> void DeviceMatrix<T>::Free::operator()(T* p) const noexcept {
+  if (p) cudaFree(p);
+}
+template <class T> DeviceMatrix<T> DeviceMatrix<T>::allocate(Index rows, Index cols) {
+  if (rows < 0 || cols < 0) throw Error("device matrix of negative shape " + shape_str(rows, cols));
+  DeviceMatrix<T> M;
+  M.rows_ = rows;
+  M.cols_ = cols;
+  const std::size_t bytes = sizeof(T) * std::size_t(rows) * std::size_t(cols);
+  if (bytes == 0) return M;
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess)
+    throw Error("CUDA: cudaMalloc of " + std::to_string(bytes) + " bytes for a " + shape_str(rows, cols) +
+                " matrix failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+  M.p_.reset(static_cast<T*>(p));
+  return M;
+}
+
+// ---------- the seam on device matrices ----------
+template <class T> DeviceMatrix<T> CudaBackend<T>::accumulate_r(RowBlockSource& X, Index block_rows) {
   return impl_->stream(Impl::Op::tsqr, &X, nullptr, block_rows);
 }
-template <class T> Mat<T> CudaBackend<T>::accumulate_gram(RowBlockSource& X, Index block_rows) {
+template <class T> DeviceMatrix<T> CudaBackend<T>::accumulate_gram(RowBlockSource& X, Index block_rows) {
   return impl_->stream(Impl::Op::gram, &X, nullptr, block_rows);
 }
 template <class T> Mat<T> CudaBackend<T>::accumulate_r(const HostRows<T>& X, Index block_rows) {
-  return impl_->stream(Impl::Op::tsqr, nullptr, &X, block_rows);
+  return download(impl_->stream(Impl::Op::tsqr, nullptr, &X, block_rows));
 }
 template <class T> Mat<T> CudaBackend<T>::accumulate_gram(const HostRows<T>& X, Index block_rows) {
-  return impl_->stream(Impl::Op::gram, nullptr, &X, block_rows);
+  return download(impl_->stream(Impl::Op::gram, nullptr, &X, block_rows));
 }
 
-template <class T> Mat<T> CudaBackend<T>::stack_r(const Mat<T>& R, const Mat<T>& rows) {
+template <class T> DeviceMatrix<T> CudaBackend<T>::upload(const Mat<T>& M) {
+  DeviceMatrix<T> D = DeviceMatrix<T>::allocate(M.rows(), M.cols());
+  if (D.size())
+    LR_CHECK(cudaMemcpyAsync(D.data(), M.data(), sizeof(T) * std::size_t(M.size()), cudaMemcpyHostToDevice,
+                             impl_->compute));
+  impl_->sync();  // M may go as soon as this returns
+  return D;
+}
+template <class T> Mat<T> CudaBackend<T>::download(const DeviceMatrix<T>& M) {
+  if (M.size() == 0) return Mat<T>(M.rows(), M.cols());
+  return impl_->download(M.data(), M.rows(), M.cols(), M.rows());
+}
+template <class T> DeviceMatrix<T> CudaBackend<T>::copy(const DeviceMatrix<T>& M) {
+  return impl_->left_cols(M.data(), M.rows(), M.cols());
+}
+template <class T> DeviceMatrix<T> CudaBackend<T>::zeros(Index rows, Index cols) { return impl_->zeros(rows, cols); }
+template <class T> DeviceMatrix<T> CudaBackend<T>::left_cols(const DeviceMatrix<T>& M, Index k) {
+  if (k < 0 || k > M.cols())
+    throw Error("left_cols: " + std::to_string(k) + " columns of a " + shape_str(M.rows(), M.cols()) + " matrix");
+  return impl_->left_cols(M.data(), M.rows(), k);
+}
+template <class T> DeviceMatrix<T> CudaBackend<T>::hcat(const DeviceMatrix<T>& A, const DeviceMatrix<T>& B) {
+  if (A.rows() != B.rows())
+    throw Error("hcat: " + shape_str(A.rows(), A.cols()) + " beside " + shape_str(B.rows(), B.cols()));
+  DeviceMatrix<T> C = DeviceMatrix<T>::allocate(A.rows(), A.cols() + B.cols());
+  if (A.size())
+    LR_CHECK(cudaMemcpyAsync(C.data(), A.data(), sizeof(T) * std::size_t(A.size()), cudaMemcpyDeviceToDevice,
+                             impl_->compute));
+  if (B.size())
+    LR_CHECK(cudaMemcpyAsync(C.data() + A.size(), B.data(), sizeof(T) * std::size_t(B.size()),
+                             cudaMemcpyDeviceToDevice, impl_->compute));
+  return C;
+}
+template <class T> void CudaBackend<T>::scale_columns(DeviceMatrix<T>& M, const Vec<T>& d) {
+  if (d.size() != M.cols())
+    throw Error("scale_columns: " + std::to_string(d.size()) + " factors for " + std::to_string(M.cols()) + " columns");
+  if (M.size() == 0) return;
+  DeviceBuffer<T> dd = impl_->upload(Mat<T>(d));
+  LR_CHECK(dgmm(impl_->blas, CUBLAS_SIDE_RIGHT, M.rows(), M.cols(), M.data(), M.rows(), dd.get()));
+  impl_->sync();  // dd goes when this returns
+}
+template <class T> void CudaBackend<T>::scale_rows(DeviceMatrix<T>& M, const Vec<T>& d) {
+  if (d.size() != M.rows())
+    throw Error("scale_rows: " + std::to_string(d.size()) + " factors for " + std::to_string(M.rows()) + " rows");
+  if (M.size() == 0) return;
+  DeviceBuffer<T> dd = impl_->upload(Mat<T>(d));
+  LR_CHECK(dgmm(impl_->blas, CUBLAS_SIDE_LEFT, M.rows(), M.cols(), M.data(), M.rows(), dd.get()));
+  impl_->sync();
+}
+template <class T> void CudaBackend<T>::add_diagonal(DeviceMatrix<T>& M, T a) {
+  if (M.rows() != M.cols()) throw Error("add_diagonal: matrix is " + shape_str(M.rows(), M.cols()) + ", expected square");
+  cuda_kernels::add_diagonal(M.data(), M.rows(), M.rows(), a, impl_->compute);
+  LR_LAUNCHED("add_diagonal");
+}
+template <class T> Vec<T> CudaBackend<T>::diagonal(const DeviceMatrix<T>& M) {
+  const Index k = std::min(M.rows(), M.cols());
+  Vec<T> d(k);
+  if (k == 0) return d;
+  // Element (i, i) every rows + 1 elements: one strided copy.
+  LR_CHECK(cudaMemcpy2DAsync(d.data(), sizeof(T), M.data(), sizeof(T) * std::size_t(M.rows() + 1), sizeof(T), k,
+                             cudaMemcpyDeviceToHost, impl_->compute));
+  impl_->sync();
+  return d;
+}
+template <class T> std::vector<double> CudaBackend<T>::column_sq_norms(const DeviceMatrix<T>& M) {
+  std::vector<double> out(std::size_t(M.cols()), 0.0);
+  if (M.cols() == 0 || M.rows() == 0) return out;
+  DeviceBuffer<double> d(std::size_t(M.cols()));
+  cuda_kernels::column_sq_norms(M.data(), M.rows(), M.cols(), M.rows(), d.get(), impl_->compute);
+  LR_LAUNCHED("column_sq_norms");
+  LR_CHECK(cudaMemcpyAsync(out.data(), d.get(), sizeof(double) * out.size(), cudaMemcpyDeviceToHost, impl_->compute));
+  impl_->sync();
+  return out;
+}
+template <class T> T CudaBackend<T>::squared_norm(const DeviceMatrix<T>& M) {
+  if (M.size() == 0) return T(0);
+  T v = 0;
+  LR_CHECK(nrm2(impl_->blas, M.size(), M.data(), &v));  // host pointer mode: returns when done
+  return v * v;
+}
+template <class T> T CudaBackend<T>::dot(const DeviceMatrix<T>& A, const DeviceMatrix<T>& B) {
+  if (A.rows() != B.rows() || A.cols() != B.cols())
+    throw Error("dot: " + shape_str(A.rows(), A.cols()) + " and " + shape_str(B.rows(), B.cols()));
+  if (A.size() == 0) return T(0);
+  T v = 0;
+  LR_CHECK(blas_dot(impl_->blas, A.size(), A.data(), B.data(), &v));
+  return v;
+}
+template <class T> bool CudaBackend<T>::all_finite(const DeviceMatrix<T>& M) {
+  return impl_->all_finite(M.data(), M.size());
+}
+
+template <class T> DeviceMatrix<T> CudaBackend<T>::stack_r(const DeviceMatrix<T>& R, const DeviceMatrix<T>& rows) {
   if (R.rows() > 0 && R.cols() != rows.cols())
     throw Error("stack_r: R is " + shape_str(R.rows(), R.cols()) + " but the rows are " +
                 shape_str(rows.rows(), rows.cols()));
   const Index n = rows.cols(), m = R.rows() + rows.rows();
-  if (n == 0 || m == 0) return Mat<T>(std::min(m, n), n);
-  Mat<T> stacked(m, n);
-  stacked << R, rows;
+  if (n == 0 || m == 0) return impl_->zeros(std::min(m, n), n);
   Impl& I = *impl_;
-  DeviceBuffer<T> A = I.upload(stacked);
+  // A = [R; rows] (m x n), factored in place; the upper triangle of its top k rows is the answer.
+  DeviceBuffer<T> A(std::size_t(m) * std::size_t(n));
+  if (R.size())
+    LR_CHECK(cudaMemcpy2DAsync(A.get(), sizeof(T) * m, R.data(), sizeof(T) * R.rows(), sizeof(T) * R.rows(), n,
+                               cudaMemcpyDeviceToDevice, I.compute));
+  if (rows.size())
+    LR_CHECK(cudaMemcpy2DAsync(A.get() + R.rows(), sizeof(T) * m, rows.data(), sizeof(T) * rows.rows(),
+                               sizeof(T) * rows.rows(), n, cudaMemcpyDeviceToDevice, I.compute));
   DeviceBuffer<T> tau(std::size_t(std::min(m, n)));
   I.geqrf(m, n, A.get(), m, tau.get(), I.info1.get());
   Impl::check_info(I.read_info(I.info1.get()), "cusolverDnXgeqrf", "stack_r on " + shape_str(m, n));
   const Index k = std::min(m, n);
-  Mat<T> top = I.download(A.get(), k, n, m);
-  return top.template triangularView<Eigen::Upper>();
+  DeviceMatrix<T> top = DeviceMatrix<T>::allocate(k, n);
+  cuda_kernels::take_upper(A.get(), m, k, top.data(), k, k, n, I.compute);
+  LR_LAUNCHED("take_upper");
+  I.sync();
+  return top;
 }
 
-template <class T> ThinSvd<T> CudaBackend<T>::svd(const Mat<T>& M) {
+template <class T> ThinSvd<T, DeviceMatrix<T>> CudaBackend<T>::svd(const DeviceMatrix<T>& M) {
   return impl_->svd(M, impl_->opt.svd, impl_->opt.svd_rank, nullptr);
 }
 template <class T>
-ThinSvd<T> CudaBackend<T>::svd(const Mat<T>& M, SvdDriver driver, Index rank, SvdCallInfo* info) {
+ThinSvd<T, DeviceMatrix<T>> CudaBackend<T>::svd(const DeviceMatrix<T>& M, SvdDriver driver, Index rank,
+                                                 SvdCallInfo* info) {
   return impl_->svd(M, driver, rank, info);
 }
 
 // Singular values only (jobu = jobvt = 'N'): the numerical rank of X needs no vectors.
-template <class T> Vec<T> CudaBackend<T>::singular_values(const Mat<T>& M) {
+template <class T> Vec<T> CudaBackend<T>::singular_values(const DeviceMatrix<T>& M) {
   const Index m0 = M.rows(), n0 = M.cols();
   if (m0 == 0 || n0 == 0) return Vec<T>(0);
-  if (!M.allFinite()) throw Error("singular_values: the " + shape_str(m0, n0) + " matrix contains NaN or Inf");
   Impl& I = *impl_;
-  const Mat<T> A_host = m0 < n0 ? Mat<T>(M.transpose()) : M;  // Xgesvd needs m >= n
-  const int64_t m = A_host.rows(), n = A_host.cols();
-  DeviceBuffer<T> A = I.upload(A_host), S(static_cast<std::size_t>(n));
+  if (!I.all_finite(M.data(), M.size()))
+    throw Error("singular_values: the " + shape_str(m0, n0) + " matrix contains NaN or Inf");
+  const bool transposed = m0 < n0;  // Xgesvd needs m >= n
+  const int64_t m = transposed ? n0 : m0, n = transposed ? m0 : n0;
+  DeviceBuffer<T> A = I.oriented_copy(M, transposed), S(static_cast<std::size_t>(n));
   const int info = I.solver_call(
       "cusolverDnXgesvd",
       [&](std::size_t* db, std::size_t* hb) {
@@ -806,98 +981,106 @@ template <class T> Vec<T> CudaBackend<T>::singular_values(const Mat<T>& M) {
   return I.download(S.get(), n, 1, n).col(0);
 }
 
-template <class T> SymEig<T> CudaBackend<T>::eigh(const Mat<T>& G) { return eigh_impl(G, true); }
-template <class T> Vec<T> CudaBackend<T>::eigenvalues(const Mat<T>& G) { return eigh_impl(G, false).values; }
+template <class T> SymEig<T, DeviceMatrix<T>> CudaBackend<T>::eigh(const DeviceMatrix<T>& G) {
+  return eigh_impl(G, true);
+}
+template <class T> Vec<T> CudaBackend<T>::eigenvalues(const DeviceMatrix<T>& G) { return eigh_impl(G, false).values; }
 
-template <class T> SymEig<T> CudaBackend<T>::eigh_impl(const Mat<T>& G, bool vectors) {
+template <class T> SymEig<T, DeviceMatrix<T>> CudaBackend<T>::eigh_impl(const DeviceMatrix<T>& G, bool vectors) {
   const cusolverEigMode_t mode = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   if (G.rows() != G.cols()) throw Error("eigh: matrix is " + shape_str(G.rows(), G.cols()) + ", expected square");
   const Index n = G.rows();
-  if (n == 0) return SymEig<T>{Vec<T>(0), Mat<T>(0, 0)};
-  if (!G.allFinite()) throw Error("eigh: the " + shape_str(n, n) + " matrix contains NaN or Inf");
+  if (n == 0) return {Vec<T>(0), DeviceMatrix<T>()};
   Impl& I = *impl_;
-  DeviceBuffer<T> A = I.upload(G), W(static_cast<std::size_t>(n));
+  if (!I.all_finite(G.data(), G.size())) throw Error("eigh: the " + shape_str(n, n) + " matrix contains NaN or Inf");
+  DeviceMatrix<T> A = copy(G);  // overwritten by the eigenvectors
+  DeviceBuffer<T> W(static_cast<std::size_t>(n));
   const int info = I.solver_call(
       "cusolverDnXsyevd",
       [&](std::size_t* db, std::size_t* hb) {
-        return cusolverDnXsyevd_bufferSize(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(),
-                                           n, data_type<T>(), W.get(), data_type<T>(), db, hb);
+        return cusolverDnXsyevd_bufferSize(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(),
+                                           A.data(), n, data_type<T>(), W.get(), data_type<T>(), db, hb);
       },
       [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
-        return cusolverDnXsyevd(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n,
+        return cusolverDnXsyevd(I.solver, I.params, mode, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.data(), n,
                                 data_type<T>(), W.get(), data_type<T>(), dw, db, hw, hb, d_info);
       });
   Impl::check_info(info, "cusolverDnXsyevd", shape_str(n, n) + (info > 0 ? ": eigenvalue iteration did not converge" : ""));
-  SymEig<T> out;
-  out.vectors = vectors ? I.download(A.get(), n, n, n) : Mat<T>(n, 0);
+  SymEig<T, DeviceMatrix<T>> out;
   out.values = I.download(W.get(), n, 1, n).col(0);
+  out.vectors = vectors ? std::move(A) : DeviceMatrix<T>::allocate(n, 0);
   return out;
 }
 
-template <class T> bool CudaBackend<T>::cholesky_lower(const Mat<T>& G, Mat<T>& L) {
+template <class T> bool CudaBackend<T>::cholesky_lower(const DeviceMatrix<T>& G, DeviceMatrix<T>& L) {
   if (G.rows() != G.cols()) throw Error("cholesky: matrix is " + shape_str(G.rows(), G.cols()) + ", expected square");
   const Index n = G.rows();
   Impl& I = *impl_;
   I.potrf_seconds = 0;
   if (n == 0) {
-    L = Mat<T>(0, 0);
+    L = DeviceMatrix<T>();
     return true;
   }
-  DeviceBuffer<T> A = I.upload(G);
+  DeviceMatrix<T> A = copy(G);
   Event t0, t1;
   const int info = I.solver_call(
       "cusolverDnXpotrf",
       [&](std::size_t* db, std::size_t* hb) {
-        return cusolverDnXpotrf_bufferSize(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n,
+        return cusolverDnXpotrf_bufferSize(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.data(), n,
                                            data_type<T>(), db, hb);
       },
       [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
-        return cusolverDnXpotrf(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.get(), n,
+        return cusolverDnXpotrf(I.solver, I.params, CUBLAS_FILL_MODE_LOWER, n, data_type<T>(), A.data(), n,
                                 data_type<T>(), dw, db, hw, hb, d_info);
       },
       t0.get(), t1.get());
   I.potrf_seconds = elapsed_s(t0, t1);
   if (info < 0) Impl::check_info(info, "cusolverDnXpotrf", shape_str(n, n));
   if (info > 0) return false;  // leading minor of order info is not positive definite: breakdown
-  Mat<T> full = I.download(A.get(), n, n, n);
-  Mat<T> Lh = full.template triangularView<Eigen::Lower>();
-  if (!Lh.allFinite()) return false;  // NaN/Inf pivots that potrf let through are a breakdown too
-  L = std::move(Lh);
+  // L = the lower triangle (the upper one still holds G): the transpose of take_upper of A^T.
+  DeviceMatrix<T> At = zeros(n, n), Lt = DeviceMatrix<T>::allocate(n, n);
+  LR_CHECK(transpose_into(I.blas, n, n, A.data(), n, At.data(), n));
+  cuda_kernels::take_upper(At.data(), n, n, Lt.data(), n, n, n, I.compute);
+  LR_LAUNCHED("take_upper");
+  LR_CHECK(cudaMemsetAsync(A.data(), 0, sizeof(T) * std::size_t(A.size()), I.compute));
+  LR_CHECK(transpose_into(I.blas, n, n, Lt.data(), n, A.data(), n));
+  if (!I.all_finite(A.data(), A.size())) return false;  // NaN/Inf pivots that potrf let through are a breakdown too
+  L = std::move(A);
   return true;
 }
 
-template <class T> Mat<T> CudaBackend<T>::inverse(const Mat<T>& M) {
+template <class T> DeviceMatrix<T> CudaBackend<T>::inverse(const DeviceMatrix<T>& M) {
   if (M.rows() != M.cols()) throw Error("inverse: matrix is " + shape_str(M.rows(), M.cols()) + ", expected square");
   const Index n = M.rows();
-  if (n == 0) return Mat<T>(0, 0);
+  if (n == 0) return DeviceMatrix<T>();
   Impl& I = *impl_;
-  DeviceBuffer<T> A = I.upload(M), B(std::size_t(n) * n);
+  DeviceMatrix<T> A = copy(M), B = zeros(n, n);
   DeviceBuffer<int64_t> ipiv(static_cast<std::size_t>(n));
   const int info = I.solver_call(
       "cusolverDnXgetrf",
       [&](std::size_t* db, std::size_t* hb) {
-        return cusolverDnXgetrf_bufferSize(I.solver, I.params, n, n, data_type<T>(), A.get(), n, data_type<T>(), db,
+        return cusolverDnXgetrf_bufferSize(I.solver, I.params, n, n, data_type<T>(), A.data(), n, data_type<T>(), db,
                                            hb);
       },
       [&](void* dw, std::size_t db, void* hw, std::size_t hb, int* d_info) {
-        return cusolverDnXgetrf(I.solver, I.params, n, n, data_type<T>(), A.get(), n, ipiv.get(), data_type<T>(), dw,
+        return cusolverDnXgetrf(I.solver, I.params, n, n, data_type<T>(), A.data(), n, ipiv.get(), data_type<T>(), dw,
                                 db, hw, hb, d_info);
       });
   Impl::check_info(info, "cusolverDnXgetrf",
                    shape_str(n, n) + (info > 0 ? ": U(" + std::to_string(info) + "," + std::to_string(info) +
                                                      ") is exactly zero, the matrix is singular"
                                                : std::string()));
-  LR_CHECK(cudaMemsetAsync(B.get(), 0, sizeof(T) * B.size(), I.compute));
-  cuda_kernels::add_diagonal(B.get(), n, n, T(1), I.compute);
+  cuda_kernels::add_diagonal(B.data(), n, n, T(1), I.compute);
   LR_LAUNCHED("add_diagonal");
-  LR_CHECK(cusolverDnXgetrs(I.solver, I.params, CUBLAS_OP_N, n, n, data_type<T>(), A.get(), n, ipiv.get(),
-                            data_type<T>(), B.get(), n, I.info1.get()));
+  LR_CHECK(cusolverDnXgetrs(I.solver, I.params, CUBLAS_OP_N, n, n, data_type<T>(), A.data(), n, ipiv.get(),
+                            data_type<T>(), B.data(), n, I.info1.get()));
   Impl::check_info(I.read_info(I.info1.get()), "cusolverDnXgetrs", shape_str(n, n));
-  return I.download(B.get(), n, n, n);
+  return B;
 }
 
 template <class T>
-void CudaBackend<T>::gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C) {
+void CudaBackend<T>::gemm(bool trans_a, bool trans_b, T alpha, const DeviceMatrix<T>& A, const DeviceMatrix<T>& B,
+                          T beta, DeviceMatrix<T>& C) {
   const Index m = trans_a ? A.cols() : A.rows(), k = trans_a ? A.rows() : A.cols();
   const Index kb = trans_b ? B.cols() : B.rows(), n = trans_b ? B.rows() : B.cols();
   if (k != kb) throw Error("cuda gemm: op(A) is " + shape_str(m, k) + " but op(B) is " + shape_str(kb, n));
@@ -906,17 +1089,54 @@ void CudaBackend<T>::gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, 
   const bool accumulate = beta != T(0);
   if (accumulate && (C.rows() != m || C.cols() != n))
     throw Error("cuda gemm: C is " + shape_str(C.rows(), C.cols()) + ", op(A) op(B) is " + shape_str(m, n));
-  if (m == 0 || n == 0) {
-    C.resize(m, n);
+  if (!accumulate && (C.rows() != m || C.cols() != n)) C = DeviceMatrix<T>::allocate(m, n);
+  if (m == 0 || n == 0) return;
+  Impl& I = *impl_;
+  if (k == 0) {
+    if (!accumulate) LR_CHECK(cudaMemsetAsync(C.data(), 0, sizeof(T) * std::size_t(C.size()), I.compute));
+    else if (alpha != T(0) || beta != T(1)) {
+      // beta C alone: a product with an empty inner dimension.
+      Vec<T> b = Vec<T>::Constant(n, beta);
+      scale_columns(C, b);
+    }
     return;
   }
-  Impl& I = *impl_;
-  DeviceBuffer<T> dA = I.upload(A), dB = I.upload(B);
-  DeviceBuffer<T> dC = accumulate ? I.upload(C) : DeviceBuffer<T>(std::size_t(m) * std::size_t(n));
-  if (k == 0 && !accumulate) LR_CHECK(cudaMemsetAsync(dC.get(), 0, sizeof(T) * dC.size(), I.compute));
-  LR_CHECK(device_gemm<T>(I.blas, trans_a, trans_b, m, n, k, alpha, dA.get(), std::max<Index>(1, A.rows()), dB.get(),
-                          std::max<Index>(1, B.rows()), beta, dC.get(), m));
-  C = I.download(dC.get(), m, n, m);
+  LR_CHECK(device_gemm<T>(I.blas, trans_a, trans_b, m, n, k, alpha, A.data(), std::max<Index>(1, A.rows()), B.data(),
+                          std::max<Index>(1, B.rows()), beta, C.data(), m));
+}
+
+// ---------- the same on host matrices: upload, the device operation, download ----------
+template <class T> Mat<T> CudaBackend<T>::stack_r(const Mat<T>& R, const Mat<T>& rows) {
+  return download(stack_r(upload(R), upload(rows)));
+}
+template <class T> ThinSvd<T> CudaBackend<T>::svd(const Mat<T>& M) {
+  return svd(M, impl_->opt.svd, impl_->opt.svd_rank, nullptr);
+}
+template <class T>
+ThinSvd<T> CudaBackend<T>::svd(const Mat<T>& M, SvdDriver driver, Index rank, SvdCallInfo* info) {
+  ThinSvd<T, DeviceMatrix<T>> d = impl_->svd(upload(M), driver, rank, info);
+  return ThinSvd<T>{download(d.U), std::move(d.s), download(d.V)};
+}
+template <class T> SymEig<T> CudaBackend<T>::eigh(const Mat<T>& G) {
+  SymEig<T, DeviceMatrix<T>> e = eigh_impl(upload(G), true);
+  return SymEig<T>{std::move(e.values), download(e.vectors)};
+}
+template <class T> Vec<T> CudaBackend<T>::singular_values(const Mat<T>& M) { return singular_values(upload(M)); }
+template <class T> Vec<T> CudaBackend<T>::eigenvalues(const Mat<T>& G) { return eigh_impl(upload(G), false).values; }
+template <class T> bool CudaBackend<T>::cholesky_lower(const Mat<T>& G, Mat<T>& L) {
+  DeviceMatrix<T> dL;
+  if (!cholesky_lower(upload(G), dL)) return false;
+  L = download(dL);
+  return true;
+}
+template <class T> Mat<T> CudaBackend<T>::inverse(const Mat<T>& M) { return download(inverse(upload(M))); }
+template <class T>
+void CudaBackend<T>::gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C) {
+  if (C.data() != nullptr && (C.data() == A.data() || C.data() == B.data()))
+    throw Error("cuda gemm: C shares storage with A or B");
+  DeviceMatrix<T> dC = beta != T(0) ? upload(C) : DeviceMatrix<T>();
+  gemm(trans_a, trans_b, alpha, upload(A), upload(B), beta, dC);
+  C = download(dC);
 }
 
 template <class T> Mat<T> CudaBackend<T>::qr_r_in_memory(const HostRows<T>& X, double* geqrf_seconds) {
@@ -1054,6 +1274,8 @@ template <class T> DeviceInfo CudaBackend<T>::device_info() const {
   return d;
 }
 
+template class DeviceMatrix<float>;
+template class DeviceMatrix<double>;
 template class CudaBackend<float>;
 template class CudaBackend<double>;
 

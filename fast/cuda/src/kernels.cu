@@ -1,5 +1,7 @@
 #include "kernels.hpp"
 
+#include <algorithm>
+
 namespace lowrank::cuda_kernels {
 namespace {
 
@@ -28,6 +30,41 @@ template <class T> __global__ void fill_pattern_kernel(T* a, std::int64_t count,
   a[i] = T(double(x >> 11) * 0x1p-52 - 1.0);
 }
 
+template <class T>
+__global__ void symmetric_from_lower_kernel(const T* src, std::int64_t lds, T* dst, std::int64_t ldd, std::int64_t n) {
+  const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::int64_t j = std::int64_t(blockIdx.y) * blockDim.y + threadIdx.y;
+  if (i >= n || j >= n) return;
+  dst[i + j * ldd] = i >= j ? src[i + j * lds] : src[j + i * lds];
+}
+
+constexpr int norm_threads = 256;
+template <class T>
+__global__ void column_sq_norms_kernel(const T* A, std::int64_t rows, std::int64_t lda, double* out) {
+  const std::int64_t j = blockIdx.x;
+  double acc = 0;
+  for (std::int64_t i = threadIdx.x; i < rows; i += blockDim.x) {
+    const double v = double(A[i + j * lda]);
+    acc += v * v;
+  }
+  __shared__ double part[norm_threads];
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = norm_threads / 2; s > 0; s >>= 1) {
+    if (int(threadIdx.x) < s) part[threadIdx.x] += part[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[j] = part[0];
+}
+
+template <class T> __global__ void count_nonfinite_kernel(const T* a, std::int64_t count, unsigned long long* out) {
+  unsigned long long c = 0;
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    if (!isfinite(a[i])) ++c;
+  if (c) atomicAdd(out, c);
+}
+
 unsigned grid1(std::int64_t n, unsigned block) { return unsigned((n + block - 1) / block); }
 
 }  // namespace
@@ -51,12 +88,41 @@ template <class T> void fill_pattern(T* a, std::int64_t count, std::uint64_t see
   fill_pattern_kernel<T><<<grid1(count, 256), 256, 0, stream>>>(a, count, seed);
 }
 
+template <class T>
+void symmetric_from_lower(const T* src, std::int64_t lds, T* dst, std::int64_t ldd, std::int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  const dim3 block(32, 8);
+  const dim3 grid(unsigned((n + 31) / 32), unsigned((n + 7) / 8));
+  symmetric_from_lower_kernel<T><<<grid, block, 0, stream>>>(src, lds, dst, ldd, n);
+}
+
+template <class T>
+void column_sq_norms(const T* A, std::int64_t rows, std::int64_t cols, std::int64_t lda, double* out,
+                     cudaStream_t stream) {
+  if (cols <= 0) return;
+  column_sq_norms_kernel<T><<<unsigned(cols), norm_threads, 0, stream>>>(A, rows, lda, out);
+}
+
+template <class T>
+void count_nonfinite(const T* a, std::int64_t count, unsigned long long* out, cudaStream_t stream) {
+  if (count <= 0) return;
+  const unsigned blocks = std::min<unsigned>(grid1(count, 256), 1024u);
+  count_nonfinite_kernel<T><<<blocks, 256, 0, stream>>>(a, count, out);
+}
+
 template void take_upper<float>(const float*, std::int64_t, std::int64_t, float*, std::int64_t, std::int64_t,
                                 std::int64_t, cudaStream_t);
 template void take_upper<double>(const double*, std::int64_t, std::int64_t, double*, std::int64_t, std::int64_t,
                                  std::int64_t, cudaStream_t);
 template void add_diagonal<float>(float*, std::int64_t, std::int64_t, float, cudaStream_t);
 template void add_diagonal<double>(double*, std::int64_t, std::int64_t, double, cudaStream_t);
+template void symmetric_from_lower<float>(const float*, std::int64_t, float*, std::int64_t, std::int64_t, cudaStream_t);
+template void symmetric_from_lower<double>(const double*, std::int64_t, double*, std::int64_t, std::int64_t,
+                                           cudaStream_t);
+template void column_sq_norms<float>(const float*, std::int64_t, std::int64_t, std::int64_t, double*, cudaStream_t);
+template void column_sq_norms<double>(const double*, std::int64_t, std::int64_t, std::int64_t, double*, cudaStream_t);
+template void count_nonfinite<float>(const float*, std::int64_t, unsigned long long*, cudaStream_t);
+template void count_nonfinite<double>(const double*, std::int64_t, unsigned long long*, cudaStream_t);
 template void fill_pattern<float>(float*, std::int64_t, std::uint64_t, cudaStream_t);
 template void fill_pattern<double>(double*, std::int64_t, std::uint64_t, cudaStream_t);
 

@@ -15,6 +15,20 @@ void take_upper(const T* src, std::int64_t lds, std::int64_t k, T* dst, std::int
 // A(i, i) += value for 0 <= i < n.
 template <class T> void add_diagonal(T* A, std::int64_t lda, std::int64_t n, T value, cudaStream_t stream);
 
+// dst (n x n) = the symmetric matrix whose lower triangle is src's (src's strict upper part is
+// not read). src == dst is not allowed.
+template <class T>
+void symmetric_from_lower(const T* src, std::int64_t lds, T* dst, std::int64_t ldd, std::int64_t n, cudaStream_t stream);
+
+// out[j] = sum_i A(i, j)^2 for 0 <= j < cols, summed in double (one thread block per column).
+template <class T>
+void column_sq_norms(const T* A, std::int64_t rows, std::int64_t cols, std::int64_t lda, double* out,
+                     cudaStream_t stream);
+
+// *out += the number of NaN or Inf among a[0 .. count) (*out must be zeroed by the caller).
+template <class T>
+void count_nonfinite(const T* a, std::int64_t count, unsigned long long* out, cudaStream_t stream);
+
 // a[i] = a deterministic pseudo-random value in [-1, 1) (benchmark operands; not zeros, which
 // would lower the power draw and flatter the clock).
 template <class T> void fill_pattern(T* a, std::int64_t count, std::uint64_t seed, cudaStream_t stream);

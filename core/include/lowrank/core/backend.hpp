@@ -6,26 +6,46 @@
 // fast/cuda); each states check_solve_backend<B>() and check_train_backend<B>() in a static_assert
 // beside its definition, and the driver and the trainer assert them again where they are used.
 //
-// A solve backend over scalar T provides
-//   using Scalar = T;
+// A solve backend over scalar T works on matrices of its own type, Matrix: Mat<T> (host memory)
+// for the CPU and reference backends, a device matrix for CUDA. The driver holds Matrix values
+// from the upload of W to the download of A and B, so on a device backend every O(m n^2) and
+// O(n^3) step and every O(m n) step runs where the data are. What crosses to the host: W and the
+// activation blocks going in; A, B and O(n) vectors (singular values, diagonals, column norms)
+// coming out. tests/cpu/product_count_test.cpp (DeviceResident) runs every method over a backend
+// whose Matrix has no element access and counts those transfers.
+//
+// A solve backend provides
+//   using Scalar = T;  using Matrix = ...;      // Matrix has rows() and cols()
 //   std::string name() const;  std::string precision() const;
 // (accumulate_* read X through BlockReader<T>, row_source.hpp: the one block loop, with its
 // "delivered k of N rows" check)
-//   Mat<T> accumulate_r(RowBlockSource& X, Index block_rows);     // R (n x n), R^T R = X X^T
-//   Mat<T> accumulate_gram(RowBlockSource& X, Index block_rows);  // G = X X^T, working precision
-//   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);          // qr_R([R; rows])
-//   ThinSvd<T> svd(const Mat<T>& M);                              // thin, s descending
-//   SymEig<T> eigh(const Mat<T>& G);                              // eigenvalues ascending
-//   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);              // false on breakdown
-//   Mat<T> inverse(const Mat<T>& M);                              // explicit (LU) inverse
-//   void gemm(bool ta, bool tb, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
+//   Matrix accumulate_r(RowBlockSource& X, Index block_rows);     // R (n x n), R^T R = X X^T
+//   Matrix accumulate_gram(RowBlockSource& X, Index block_rows);  // G = X X^T, working precision
+//   Matrix stack_r(const Matrix& R, const Matrix& rows);          // qr_R([R; rows])
+//   ThinSvd<T, Matrix> svd(const Matrix& M);                      // thin, s descending
+//   SymEig<T, Matrix> eigh(const Matrix& G);                      // eigenvalues ascending
+//   bool cholesky_lower(const Matrix& G, Matrix& L);              // false on breakdown
+//   Matrix inverse(const Matrix& M);                              // explicit (LU) inverse
+//   void gemm(bool ta, bool tb, T alpha, const Matrix& A, const Matrix& B, T beta, Matrix& C);
 //     // C = alpha op(A) op(B) + beta C; beta == 0 resizes C and never reads it; C shares no
 //     // storage with A or B. Every product of the driver goes through it (driver.hpp).
+// the moves between host and backend
+//   Matrix upload(const Mat<T>&);  Mat<T> download(const Matrix&);
+// and the O(m n) pieces of the methods and the report (host_matrix.hpp has them for Mat<T>)
+//   Matrix copy(const Matrix&);  Matrix zeros(Index rows, Index cols);
+//   Matrix left_cols(const Matrix&, Index k);  Matrix hcat(const Matrix& A, const Matrix& B);
+//   void scale_columns(Matrix& M, const Vec<T>& d);   // M diag(d)
+//   void scale_rows(Matrix& M, const Vec<T>& d);      // diag(d) M
+//   void add_diagonal(Matrix& M, T a);                // M + a I (square)
+//   Vec<T> diagonal(const Matrix&);
+//   std::vector<double> column_sq_norms(const Matrix&);  // ||M(:, j)||^2, summed in double
+//   T squared_norm(const Matrix&);  T dot(const Matrix& A, const Matrix& B);  // sum A .* B
+//   bool all_finite(const Matrix&);
 // and optionally, where it has cheaper value-only routines (the numerical rank of X needs no
 // vectors):
-//   Vec<T> singular_values(const Mat<T>& M);                      // descending
-//   Vec<T> eigenvalues(const Mat<T>& G);                          // ascending
-// A training backend (dynamics/) provides Scalar, svd and gemm.
+//   Vec<T> singular_values(const Matrix& M);                      // descending
+//   Vec<T> eigenvalues(const Matrix& G);                          // ascending
+// A training backend (dynamics/) provides Scalar, and svd and gemm on host matrices (Mat<T>).
 //
 // Errors: an operation that fails on the data it was given (a NaN reaching an SVD, LAPACK's
 // info != 0) throws lowrank::Breakdown or Error (error.hpp); cholesky_lower reports an indefinite
@@ -33,28 +53,35 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "lowrank/core/matrix.hpp"
 #include "lowrank/core/row_source.hpp"
 
 namespace lowrank {
 
-template <class T> struct ThinSvd {
-  Mat<T> U;  // m x k
+// Factors in the backend's matrix type M (Mat<T> on the host); values always on the host.
+template <class T, class M = Mat<T>> struct ThinSvd {
+  M U;       // m x k
   Vec<T> s;  // k, descending
-  Mat<T> V;  // n x k
+  M V;       // n x k
 };
-template <class T> struct SymEig {
-  Vec<T> values;   // ascending
-  Mat<T> vectors;  // columns
+template <class T, class M = Mat<T>> struct SymEig {
+  Vec<T> values;  // ascending
+  M vectors;      // columns
 };
 
 namespace backend_ops {
 
 template <class B> using S = typename B::Scalar;
+template <class B> using M = typename B::Matrix;
 template <class B> B& be();
-template <class B> const Mat<S<B>>& cm();
-template <class B> Mat<S<B>>& m();
+template <class B> const M<B>& cm();       // the backend's matrices
+template <class B> M<B>& m();
+template <class B> const Mat<S<B>>& chm();  // host matrices
+template <class B> Mat<S<B>>& hm();
+template <class B> const Vec<S<B>>& cv();
+template <class B> const S<B>& cs();
 
 template <class B> using name = decltype(std::declval<const B&>().name());
 template <class B> using precision = decltype(std::declval<const B&>().precision());
@@ -67,9 +94,26 @@ template <class B> using cholesky_lower = decltype(be<B>().cholesky_lower(cm<B>(
 template <class B> using inverse = decltype(be<B>().inverse(cm<B>()));
 template <class B> using singular_values = decltype(be<B>().singular_values(cm<B>()));
 template <class B> using eigenvalues = decltype(be<B>().eigenvalues(cm<B>()));
-template <class B>
-using gemm = decltype(be<B>().gemm(false, false, std::declval<const S<B>&>(), cm<B>(), cm<B>(),
-                                   std::declval<const S<B>&>(), m<B>()));
+template <class B> using gemm = decltype(be<B>().gemm(false, false, cs<B>(), cm<B>(), cm<B>(), cs<B>(), m<B>()));
+template <class B> using upload = decltype(be<B>().upload(chm<B>()));
+template <class B> using download = decltype(be<B>().download(cm<B>()));
+template <class B> using copy = decltype(be<B>().copy(cm<B>()));
+template <class B> using zeros = decltype(be<B>().zeros(Index{}, Index{}));
+template <class B> using left_cols = decltype(be<B>().left_cols(cm<B>(), Index{}));
+template <class B> using hcat = decltype(be<B>().hcat(cm<B>(), cm<B>()));
+template <class B> using scale_columns = decltype(be<B>().scale_columns(m<B>(), cv<B>()));
+template <class B> using scale_rows = decltype(be<B>().scale_rows(m<B>(), cv<B>()));
+template <class B> using add_diagonal = decltype(be<B>().add_diagonal(m<B>(), cs<B>()));
+template <class B> using diagonal = decltype(be<B>().diagonal(cm<B>()));
+template <class B> using column_sq_norms = decltype(be<B>().column_sq_norms(cm<B>()));
+template <class B> using squared_norm = decltype(be<B>().squared_norm(cm<B>()));
+template <class B> using dot = decltype(be<B>().dot(cm<B>(), cm<B>()));
+template <class B> using all_finite = decltype(be<B>().all_finite(cm<B>()));
+template <class B> using rows = decltype(cm<B>().rows());
+template <class B> using cols = decltype(cm<B>().cols());
+// the trainer's, on host matrices
+template <class B> using host_svd = decltype(be<B>().svd(chm<B>()));
+template <class B> using host_gemm = decltype(be<B>().gemm(false, false, cs<B>(), chm<B>(), chm<B>(), cs<B>(), hm<B>()));
 
 // provides<Op, B, R>: B has operation Op and it returns exactly R.
 template <template <class> class Op, class B, class R, class = void> struct provides : std::false_type {};
@@ -80,8 +124,15 @@ template <template <class> class Op, class B> struct has<Op, B, std::void_t<Op<B
 
 template <class B, class = void> struct has_scalar : std::false_type {};
 template <class B> struct has_scalar<B, std::void_t<typename B::Scalar>> : std::true_type {};
+template <class B, class = void> struct has_matrix : std::false_type {};
+template <class B> struct has_matrix<B, std::void_t<typename B::Matrix>> : std::true_type {};
 
 }  // namespace backend_ops
+
+// The backend's matrix type.
+template <class B> using matrix_t = typename B::Matrix;
+// True for backends whose matrices are host Eigen matrices (no transfers needed).
+template <class B> inline constexpr bool host_resident_v = std::is_same_v<matrix_t<B>, Mat<typename B::Scalar>>;
 
 // The optional value-only routines (driver.hpp falls back to svd(M).s, eigh(G).values).
 template <class B> inline constexpr bool has_singular_values_v = backend_ops::has<backend_ops::singular_values, B>::value;
@@ -91,32 +142,51 @@ template <class B> inline constexpr bool has_eigenvalues_v = backend_ops::has<ba
 template <class B> constexpr bool check_solve_backend() {
   namespace o = backend_ops;
   static_assert(o::has_scalar<B>::value, "a backend declares `using Scalar = T;`");
+  static_assert(o::has_matrix<B>::value, "a backend declares `using Matrix = ...;` (Mat<T> on the host)");
   using T = typename B::Scalar;
+  using M = typename B::Matrix;
+  static_assert(o::provides<o::rows, B, Index>::value && o::provides<o::cols, B, Index>::value,
+                "backend: Matrix has Index rows() const and Index cols() const");
   static_assert(o::provides<o::name, B, std::string>::value, "backend: std::string name() const");
   static_assert(o::provides<o::precision, B, std::string>::value, "backend: std::string precision() const");
-  static_assert(o::provides<o::accumulate_r, B, Mat<T>>::value, "backend: Mat<T> accumulate_r(RowBlockSource&, Index)");
-  static_assert(o::provides<o::accumulate_gram, B, Mat<T>>::value, "backend: Mat<T> accumulate_gram(RowBlockSource&, Index)");
-  static_assert(o::provides<o::stack_r, B, Mat<T>>::value, "backend: Mat<T> stack_r(const Mat<T>&, const Mat<T>&)");
-  static_assert(o::provides<o::svd, B, ThinSvd<T>>::value, "backend: ThinSvd<T> svd(const Mat<T>&)");
-  static_assert(o::provides<o::eigh, B, SymEig<T>>::value, "backend: SymEig<T> eigh(const Mat<T>&)");
-  static_assert(o::provides<o::cholesky_lower, B, bool>::value, "backend: bool cholesky_lower(const Mat<T>&, Mat<T>&)");
-  static_assert(o::provides<o::inverse, B, Mat<T>>::value, "backend: Mat<T> inverse(const Mat<T>&)");
+  static_assert(o::provides<o::accumulate_r, B, M>::value, "backend: Matrix accumulate_r(RowBlockSource&, Index)");
+  static_assert(o::provides<o::accumulate_gram, B, M>::value, "backend: Matrix accumulate_gram(RowBlockSource&, Index)");
+  static_assert(o::provides<o::stack_r, B, M>::value, "backend: Matrix stack_r(const Matrix&, const Matrix&)");
+  static_assert(o::provides<o::svd, B, ThinSvd<T, M>>::value, "backend: ThinSvd<T, Matrix> svd(const Matrix&)");
+  static_assert(o::provides<o::eigh, B, SymEig<T, M>>::value, "backend: SymEig<T, Matrix> eigh(const Matrix&)");
+  static_assert(o::provides<o::cholesky_lower, B, bool>::value, "backend: bool cholesky_lower(const Matrix&, Matrix&)");
+  static_assert(o::provides<o::inverse, B, M>::value, "backend: Matrix inverse(const Matrix&)");
   static_assert(o::provides<o::gemm, B, void>::value,
-                "backend: void gemm(bool, bool, T alpha, const Mat<T>&, const Mat<T>&, T beta, Mat<T>&)");
+                "backend: void gemm(bool, bool, T alpha, const Matrix&, const Matrix&, T beta, Matrix&)");
+  static_assert(o::provides<o::upload, B, M>::value, "backend: Matrix upload(const Mat<T>&)");
+  static_assert(o::provides<o::download, B, Mat<T>>::value, "backend: Mat<T> download(const Matrix&)");
+  static_assert(o::provides<o::copy, B, M>::value, "backend: Matrix copy(const Matrix&)");
+  static_assert(o::provides<o::zeros, B, M>::value, "backend: Matrix zeros(Index, Index)");
+  static_assert(o::provides<o::left_cols, B, M>::value, "backend: Matrix left_cols(const Matrix&, Index)");
+  static_assert(o::provides<o::hcat, B, M>::value, "backend: Matrix hcat(const Matrix&, const Matrix&)");
+  static_assert(o::provides<o::scale_columns, B, void>::value, "backend: void scale_columns(Matrix&, const Vec<T>&)");
+  static_assert(o::provides<o::scale_rows, B, void>::value, "backend: void scale_rows(Matrix&, const Vec<T>&)");
+  static_assert(o::provides<o::add_diagonal, B, void>::value, "backend: void add_diagonal(Matrix&, T)");
+  static_assert(o::provides<o::diagonal, B, Vec<T>>::value, "backend: Vec<T> diagonal(const Matrix&)");
+  static_assert(o::provides<o::column_sq_norms, B, std::vector<double>>::value,
+                "backend: std::vector<double> column_sq_norms(const Matrix&)");
+  static_assert(o::provides<o::squared_norm, B, T>::value, "backend: T squared_norm(const Matrix&)");
+  static_assert(o::provides<o::dot, B, T>::value, "backend: T dot(const Matrix&, const Matrix&)");
+  static_assert(o::provides<o::all_finite, B, bool>::value, "backend: bool all_finite(const Matrix&)");
   static_assert(!has_singular_values_v<B> || o::provides<o::singular_values, B, Vec<T>>::value,
-                "backend: the optional singular_values(const Mat<T>&) returns Vec<T>");
+                "backend: the optional singular_values(const Matrix&) returns Vec<T>");
   static_assert(!has_eigenvalues_v<B> || o::provides<o::eigenvalues, B, Vec<T>>::value,
-                "backend: the optional eigenvalues(const Mat<T>&) returns Vec<T>");
+                "backend: the optional eigenvalues(const Matrix&) returns Vec<T>");
   return true;
 }
 
-// True when B can run the deep-factorization trainer (dynamics/trainer.hpp).
+// True when B can run the deep-factorization trainer (dynamics/trainer.hpp), on host matrices.
 template <class B> constexpr bool check_train_backend() {
   namespace o = backend_ops;
   static_assert(o::has_scalar<B>::value, "a backend declares `using Scalar = T;`");
   using T = typename B::Scalar;
-  static_assert(o::provides<o::svd, B, ThinSvd<T>>::value, "backend: ThinSvd<T> svd(const Mat<T>&)");
-  static_assert(o::provides<o::gemm, B, void>::value,
+  static_assert(o::provides<o::host_svd, B, ThinSvd<T>>::value, "backend: ThinSvd<T> svd(const Mat<T>&)");
+  static_assert(o::provides<o::host_gemm, B, void>::value,
                 "backend: void gemm(bool, bool, T alpha, const Mat<T>&, const Mat<T>&, T beta, Mat<T>&)");
   return true;
 }

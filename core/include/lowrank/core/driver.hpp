@@ -4,16 +4,22 @@
 // The backends' operations are declared and checked in backend.hpp (check_solve_backend).
 // Every product of the methods and of the report (W R^T, A^T W, W L, E R^T, E G, ...) goes
 // through the backend's gemm, so it runs where the backend runs (OpenBLAS, threaded; cuBLAS;
-// MPFR): what is left here on the host is O(m n + n^2) work (diagonal scalings, norms, copies of
-// leading columns). tests/cpu/product_count_test.cpp proves it: a backend over a scalar that
-// counts its multiplications sees no O(m n^2) product outside the backend's operations.
+// MPFR), and so does every O(m n) step (scalings, norms, copies of leading columns: the seam's
+// small operations). The driver holds the backend's matrices (matrix_t<Backend>: Mat<T> on the
+// host, device matrices on CUDA) from the upload of W to the download of A and B; what it
+// computes itself is O(n) work on vectors (singular values, tolerances). Two tests prove it:
+// tests/cpu/product_count_test.cpp (a backend over a scalar that counts its multiplications sees
+// no O(m n^2) product outside the backend's operations) and its DeviceResident tests (a backend
+// whose matrices have no element access: every method runs, and only W goes up and
+// only A, B and O(n) vectors come down).
 // stream_r / stream_gram below are the shared blocked loops a backend may use for accumulate_r /
 // accumulate_gram.
 //
 // solve() = validate_problem + accumulate (the one pass over X) + solve_accumulated (everything
 // after it: x_rank_step, one function per method family -- coala_factors (coala, limit),
-// cholesky_factors (svd-llm, damped), svd_llm_v2_factors, pinv_factors -- and report_step). A distributed run (distributed/) replaces only the middle: the ranks' factors are
-// combined into one Accumulated, and rank 0 calls solve_accumulated like a single process.
+// cholesky_factors (svd-llm, damped), svd_llm_v2_factors, pinv_factors -- and report_step). A
+// distributed run (distributed/) replaces only the middle: the ranks' factors are combined into
+// one Accumulated, and rank 0 calls solve_accumulated like a single process.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -24,6 +30,7 @@
 
 #include "lowrank/core/backend.hpp"
 #include "lowrank/core/error.hpp"
+#include "lowrank/core/host_matrix.hpp"
 #include "lowrank/core/matrix.hpp"
 #include "lowrank/core/row_source.hpp"
 #include "lowrank/core/scalar.hpp"
@@ -62,13 +69,15 @@ Mat<typename Backend::Scalar> stream_gram(Backend& be, RowBlockSource& X, Index 
 
 namespace detail {
 
-template <class Backend>
-Vec<typename Backend::Scalar> singular_values(Backend& be, const Mat<typename Backend::Scalar>& M) {
+// M: the backend's matrix, or a host one (the trainer's; every backend with the value-only
+// routines has them on host matrices too).
+template <class Backend, class Matrix>
+Vec<typename Backend::Scalar> singular_values(Backend& be, const Matrix& M) {
   if constexpr (has_singular_values_v<Backend>) return be.singular_values(M);
   else return be.svd(M).s;
 }
-template <class Backend>
-Vec<typename Backend::Scalar> eigenvalues(Backend& be, const Mat<typename Backend::Scalar>& G) {
+template <class Backend, class Matrix>
+Vec<typename Backend::Scalar> eigenvalues(Backend& be, const Matrix& G) {
   if constexpr (has_eigenvalues_v<Backend>) return be.eigenvalues(G);
   else return be.eigh(G).values;
 }
@@ -87,16 +96,18 @@ class Stopwatch {
   std::chrono::steady_clock::time_point t0_;
 };
 
-// op(A) op(B) by the backend's gemm.
-template <class Backend, class T = typename Backend::Scalar>
-Mat<T> product(Backend& be, const Mat<T>& A, bool trans_a, const Mat<T>& B, bool trans_b) {
-  Mat<T> C;
-  be.gemm(trans_a, trans_b, T(1), A, B, T(0), C);
+// op(A) op(B) by the backend's gemm, in the backend's matrix type.
+template <class Backend, class M = matrix_t<Backend>>
+M product(Backend& be, const M& A, bool trans_a, const M& B, bool trans_b) {
+  M C;
+  be.gemm(trans_a, trans_b, typename Backend::Scalar(1), A, B, typename Backend::Scalar(0), C);
   return C;
 }
-// M diag(d): column j scaled by d(j), in place (m n multiplications).
-template <class T> void scale_columns(Mat<T>& M, const Vec<T>& d) {
-  for (Index j = 0; j < M.cols(); ++j) M.col(j) *= d(j);
+
+// A backend matrix brought to the host: moved for a host backend, downloaded otherwise.
+template <class Backend, class M = matrix_t<Backend>> Mat<typename Backend::Scalar> to_host(Backend& be, M&& A) {
+  if constexpr (host_resident_v<Backend>) return std::move(A);
+  else return be.download(A);
 }
 
 template <class T> Vec<T> descending(Vec<T> v) {
@@ -193,11 +204,12 @@ inline bool is_gram_method(Method m) {
 }
 
 // What one pass over X leaves for the rest of a solve: R (n x n, R^T R = X X^T) for the QR
-// methods, G = X X^T for the Gram methods, with the facts about X the decisions need. A
-// distributed run (distributed/) builds it from the ranks' shards and hands it to
-// solve_accumulated, so both paths finish in the same code.
-template <class T> struct Accumulated {
-  Mat<T> R, G;               // the one the method needs
+// methods, G = X X^T for the Gram methods, with the facts about X the decisions need, in the
+// backend's matrix type M (on the device for CUDA). A distributed run (distributed/) builds it on
+// the host from the ranks' shards and hands it to solve_accumulated, so both paths finish in the
+// same code.
+template <class T, class M = Mat<T>> struct Accumulated {
+  M R, G;                    // the one the method needs
   Index N = 0;               // tokens seen
   double u_data = 0x1p-53;   // unit roundoff of the stored data (the coarsest shard's)
   double seconds = 0;        // wall time of the pass
@@ -205,9 +217,10 @@ template <class T> struct Accumulated {
 
 // One pass over X: R by streaming TSQR, or G, whichever opt.method needs.
 template <class Backend>
-Accumulated<typename Backend::Scalar> accumulate(Backend& be, RowBlockSource& X, const SolveOptions& opt) {
+Accumulated<typename Backend::Scalar, matrix_t<Backend>> accumulate(Backend& be, RowBlockSource& X,
+                                                                   const SolveOptions& opt) {
   static_assert(check_solve_backend<Backend>());
-  Accumulated<typename Backend::Scalar> acc;
+  Accumulated<typename Backend::Scalar, matrix_t<Backend>> acc;
   detail::Stopwatch clock;
   check_interrupted();
   if (opt.on_phase) opt.on_phase(is_gram_method(opt.method) ? "streaming X: Gram matrix X X^T" : "streaming X: R of the TSQR");
@@ -219,9 +232,22 @@ Accumulated<typename Backend::Scalar> accumulate(Backend& be, RowBlockSource& X,
   return acc;
 }
 
+// accumulate(), with R or G brought to the host (what a distributed run sends between ranks).
 template <class Backend>
+Accumulated<typename Backend::Scalar> accumulate_to_host(Backend& be, RowBlockSource& X, const SolveOptions& opt) {
+  auto acc = accumulate(be, X, opt);
+  Accumulated<typename Backend::Scalar> h;
+  h.R = detail::to_host(be, std::move(acc.R));
+  h.G = detail::to_host(be, std::move(acc.G));
+  h.N = acc.N;
+  h.u_data = acc.u_data;
+  h.seconds = acc.seconds;
+  return h;
+}
+
+template <class Backend, class AccM>
 Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<typename Backend::Scalar>& W,
-                                                     Accumulated<typename Backend::Scalar> acc,
+                                                     Accumulated<typename Backend::Scalar, AccM> acc,
                                                      const SolveOptions& opt);
 
 template <class Backend>
@@ -233,15 +259,17 @@ Solution<typename Backend::Scalar> solve(Backend& be, const Mat<typename Backend
 
 namespace detail {
 
-// What every step after the pass over X shares: the backend, the problem, what was accumulated,
-// the decision scale and the report being filled. One function per method family below fills
-// sol.A, sol.B and returns the SVD of the matrix it decomposed (for the report step).
+// What every step after the pass over X shares: the backend, the problem (in the backend's
+// matrix type), what was accumulated, the decision scale and the report being filled. One
+// function per method family below fills the factors and returns the SVD of the matrix it
+// decomposed (for the report step).
 template <class Backend> struct Step {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   Backend& be;
-  const Mat<T>& W;
-  const Mat<T>& R;  // n x n, R^T R = X X^T (QR methods; empty for the Gram methods)
-  const Mat<T>& G;  // X X^T (Gram methods; empty for the QR methods)
+  const M& W;
+  const M& R;  // n x n, R^T R = X X^T (QR methods; empty for the Gram methods)
+  const M& G;  // X X^T (Gram methods; empty for the QR methods)
   const SolveOptions& opt;
   const DecisionScale& scale;
   Index N;
@@ -255,6 +283,11 @@ template <class Backend> struct Step {
   }
 };
 
+// A = m x r, B = r x n, in the backend's matrix type until the end of the solve.
+template <class Backend> struct Factors {
+  matrix_t<Backend> A, B;
+};
+
 // The numerical rank of X (report.x_rank, x_singular_values, x_rank_tol), from the singular values
 // of R or the eigenvalues of G. Returns the squared feature norms ||x_i||^2 (R's column norms or
 // G's diagonal), in double: in float32, ||X||_F^2 and the squared feature norms overflow for data
@@ -265,7 +298,7 @@ template <class Backend> std::vector<double> x_rank_step(const Step<Backend>& s)
   using std::sqrt;
   const Index n = s.W.cols();
   const bool gram = s.gram();
-  if (gram && !s.G.allFinite())
+  if (gram && !s.be.all_finite(s.G))
     throw Breakdown("the Gram matrix X X^T is not finite in " + s.rep.precision +
                     " (||X||_F^2 overflows the working precision)");
   Vec<T> x_sv;  // singular values of X, descending
@@ -278,19 +311,16 @@ template <class Backend> std::vector<double> x_rank_step(const Step<Backend>& s)
     x_sv = descending<T>(x_sv);
   }
   // ||X||_F from what was accumulated: ||R||_F = ||X||_F (R^T R = X X^T), trace(G) = ||X||_F^2.
-  std::vector<double> col2(std::size_t(n), 0.0);
-  double x_fro2 = 0;
-  for (Index i = 0; i < n; ++i) {
-    if (gram) {
-      col2[std::size_t(i)] = std::max(0.0, Tr::to_double(s.G(i, i)));
-    } else {
-      for (Index k = 0; k < s.R.rows(); ++k) {
-        const double v = Tr::to_double(s.R(k, i));
-        col2[std::size_t(i)] += v * v;
-      }
-    }
-    x_fro2 += col2[std::size_t(i)];
+  std::vector<double> col2;
+  if (gram) {
+    const Vec<T> g = s.be.diagonal(s.G);
+    col2.resize(std::size_t(n));
+    for (Index i = 0; i < n; ++i) col2[std::size_t(i)] = std::max(0.0, Tr::to_double(g(i)));
+  } else {
+    col2 = s.be.column_sq_norms(s.R);
   }
+  double x_fro2 = 0;
+  for (double c : col2) x_fro2 += c;
   const double x_fro = std::sqrt(x_fro2);
   const double x_2 = x_sv.size() ? Tr::to_double(x_sv(0)) : 0.0;
   s.rep.x_rank_tol = gram ? s.scale.x_rank_tol_gram(n, s.N, x_fro, x_2) : s.scale.x_rank_tol(n, x_fro, x_2);
@@ -305,24 +335,29 @@ template <class Backend> std::vector<double> x_rank_step(const Step<Backend>& s)
 // COALA (MATH.md 1.1) and its mu -> 0 limit (1.2): SVD of W R_mu^T, A = U_r, B = U_r^T W; the limit
 // with k = rank(W X) < r completes U_k by the top r - k directions of (I - U_k U_k^T) W.
 template <class Backend>
-ThinSvd<typename Backend::Scalar> coala_factors(const Step<Backend>& s, double nu, Solution<typename Backend::Scalar>& sol) {
+ThinSvd<typename Backend::Scalar, matrix_t<Backend>> coala_factors(const Step<Backend>& s, double nu, Factors<Backend>& f) {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   using Tr = ScalarTraits<T>;
   using std::sqrt;
   const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
   auto& be = s.be;
-  const Mat<T>& W = s.W;
+  const M& W = s.W;
   SolveReport& rep = s.rep;
-  Mat<T> Rw = s.R;
+  M R_mu;
+  const M* Rw = &s.R;
   if (s.opt.mu > 0) {
-    Rw = be.stack_r(s.R, Mat<T>(sqrt(T(s.opt.mu)) * Mat<T>::Identity(n, n)));  // R_mu = qr_R([R; sqrt(mu) I])
+    M root_mu_I = be.zeros(n, n);
+    be.add_diagonal(root_mu_I, sqrt(T(s.opt.mu)));
+    R_mu = be.stack_r(s.R, root_mu_I);  // R_mu = qr_R([R; sqrt(mu) I])
+    Rw = &R_mu;
     rep.seconds["regularize"] = s.clock.lap();
   }
   s.phase("svd of W R^T, " + shape_str(m, n));
-  ThinSvd<T> svd = be.svd(product(be, W, false, Rw, true));
+  ThinSvd<T, M> svd = be.svd(product(be, W, false, *Rw, true));
   rep.seconds["svd"] = s.clock.lap();
   if (s.opt.method == Method::coala) {
-    sol.A = svd.U.leftCols(r);
+    f.A = be.left_cols(svd.U, r);
   } else {
     // MATH.md 1.2: k = rank(W X), decided against an absolute threshold on s_i(W R^T).
     const double wx_tol = s.scale.wx_sv_tol(n, nu, svd.s.size() ? Tr::to_double(svd.s(0)) : 0.0);
@@ -331,18 +366,16 @@ ThinSvd<typename Backend::Scalar> coala_factors(const Step<Backend>& s, double n
     rep.wx_rank = k;
     rep.wx_rank_tol = wx_tol;
     if (k >= r) {
-      sol.A = svd.U.leftCols(r);
+      f.A = be.left_cols(svd.U, r);
     } else {
       // Data fixes U_k only; the rest comes from W itself: V = top r-k left singular vectors
       // of (I - U_k U_k^T) W, so that W'_* X = W X and W'_* is nearest to W.
-      const Mat<T> Uk = svd.U.leftCols(k);
-      Mat<T> Wperp = W;  // W - U_k (U_k^T W)
+      const M Uk = be.left_cols(svd.U, k);
+      M Wperp = be.copy(W);  // W - U_k (U_k^T W)
       be.gemm(false, false, T(-1), Uk, product(be, Uk, true, W, false), T(1), Wperp);
       s.phase("svd of (I - U_k U_k^T) W, " + shape_str(m, n));
-      const ThinSvd<T> s2 = be.svd(Wperp);
-      sol.A.resize(m, r);
-      sol.A.leftCols(k) = Uk;
-      sol.A.rightCols(r - k) = s2.U.leftCols(r - k);
+      const ThinSvd<T, M> s2 = be.svd(Wperp);
+      f.A = be.hcat(Uk, be.left_cols(s2.U, r - k));
       const Index j = r - k;
       rep.perp_gap = Tr::to_double(s2.s(j - 1)) - (j < s2.s.size() ? Tr::to_double(s2.s(j)) : 0.0);
       rep.notes.push_back("rank(WX) = " + std::to_string(k) + " < r: completed with the top " +
@@ -351,7 +384,7 @@ ThinSvd<typename Backend::Scalar> coala_factors(const Step<Backend>& s, double n
     rep.wx_s_k = k > 0 ? Tr::to_double(svd.s(k - 1)) : 0.0;
     rep.wx_s_k_plus_1 = k < svd.s.size() ? Tr::to_double(svd.s(k)) : 0.0;
   }
-  sol.B = product(be, sol.A, true, W, false);
+  f.B = product(be, f.A, true, W, false);
   return svd;
 }
 
@@ -359,14 +392,15 @@ ThinSvd<typename Backend::Scalar> coala_factors(const Step<Backend>& s, double n
 // Cholesky G = L L^T, SVD of W L, A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(L). A Cholesky
 // that fails for good leaves rep.status failed and returns an empty SVD.
 template <class Backend>
-ThinSvd<typename Backend::Scalar> cholesky_factors(const Step<Backend>& s, Solution<typename Backend::Scalar>& sol) {
+ThinSvd<typename Backend::Scalar, matrix_t<Backend>> cholesky_factors(const Step<Backend>& s, Factors<Backend>& f) {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   using Tr = ScalarTraits<T>;
   const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
   auto& be = s.be;
-  const Mat<T>& G = s.G;  // n x n
+  const M& G = s.G;  // n x n
   SolveReport& rep = s.rep;
-  Mat<T> L;
+  M L;
   if (s.opt.method == Method::svd_llm) {
     if (!be.cholesky_lower(G, L)) {
       // SVD-LLM's own fallback: shift by the most negative eigenvalue plus 1e-6, retry.
@@ -374,8 +408,8 @@ ThinSvd<typename Backend::Scalar> cholesky_factors(const Step<Backend>& s, Solut
       const T shift = -lmin + T(1e-6);
       rep.notes.push_back("svd-llm fallback fired: Cholesky of X X^T failed; shifted by -lambda_min + 1e-6");
       rep.fallback_shift = Tr::to_double(shift);
-      Mat<T> Gs = G;
-      Gs.diagonal().array() += shift;
+      M Gs = be.copy(G);
+      be.add_diagonal(Gs, shift);
       if (!be.cholesky_lower(Gs, L)) {
         rep.status = SolveStatus::failed;
         rep.failure = "svd-llm: Cholesky failed again after SVD-LLM's shift";
@@ -383,11 +417,11 @@ ThinSvd<typename Backend::Scalar> cholesky_factors(const Step<Backend>& s, Solut
     }
   } else {
     // G + d mean(diag G) I, d = 0.01, doubled until Cholesky works.
-    const T mean_diag = G.diagonal().mean();
+    const T mean_diag = be.diagonal(G).mean();
     double d = 0.01;
     for (int tries = 0;; ++tries) {
-      Mat<T> Gd = G;
-      Gd.diagonal().array() += T(d) * mean_diag;
+      M Gd = be.copy(G);
+      be.add_diagonal(Gd, T(d) * mean_diag);
       if (be.cholesky_lower(Gd, L)) break;
       if (tries == 60) {
         rep.status = SolveStatus::failed;
@@ -402,26 +436,26 @@ ThinSvd<typename Backend::Scalar> cholesky_factors(const Step<Backend>& s, Solut
   rep.seconds["cholesky"] = s.clock.lap();
   if (!rep.ok()) return {};
   s.phase("svd of W L, " + shape_str(m, n));
-  ThinSvd<T> svd = be.svd(product(be, s.W, false, L, false));  // m x n
+  ThinSvd<T, M> svd = be.svd(product(be, s.W, false, L, false));  // m x n
   rep.seconds["svd"] = s.clock.lap();
   // A = U_r Sig_r^{1/2}, B = Sig_r^{1/2} V_r^T inv(L): the explicit inverse, as SVD-LLM does.
   const Vec<T> sqrt_sig = svd.s.head(r).cwiseSqrt();
-  sol.A = svd.U.leftCols(r);
-  scale_columns(sol.A, sqrt_sig);
-  Mat<T> Vs = svd.V.leftCols(r);  // V_r Sig_r^{1/2}
-  scale_columns(Vs, sqrt_sig);
-  sol.B = product(be, Vs, true, be.inverse(L), false);
+  f.A = be.left_cols(svd.U, r);
+  be.scale_columns(f.A, sqrt_sig);
+  M Vs = be.left_cols(svd.V, r);  // V_r Sig_r^{1/2}
+  be.scale_columns(Vs, sqrt_sig);
+  f.B = product(be, Vs, true, be.inverse(L), false);
   return svd;
 }
 
 // The SVD of W U diag(d) (m x n): with U, d^2 the eigen- or singular pairs of G = X X^T, its left
 // singular vectors are those of W X (svd-llm-v2, pinv).
 template <class Backend>
-ThinSvd<typename Backend::Scalar> svd_of_w_scaled(const Step<Backend>& s, const Mat<typename Backend::Scalar>& U,
-                                                  const Vec<typename Backend::Scalar>& d) {
+ThinSvd<typename Backend::Scalar, matrix_t<Backend>> svd_of_w_scaled(const Step<Backend>& s, const matrix_t<Backend>& U,
+                                                                     const Vec<typename Backend::Scalar>& d) {
   s.phase("svd of W U_s diag(sqrt l), " + shape_str(s.W.rows(), s.W.cols()));
-  Mat<typename Backend::Scalar> M = product(s.be, s.W, false, U, false);
-  scale_columns(M, d);
+  matrix_t<Backend> M = product(s.be, s.W, false, U, false);
+  s.be.scale_columns(M, d);
   auto svd = s.be.svd(M);
   s.rep.seconds["svd"] = s.clock.lap();
   return svd;
@@ -430,21 +464,21 @@ ThinSvd<typename Backend::Scalar> svd_of_w_scaled(const Step<Backend>& s, const 
 // SVD-LLM v2: SVD of G (not eigh, as the paper writes it), D = W U_s diag(sqrt l), SVD of D,
 // B = diag(s_r) V_r^T diag(1/sqrt l) U_s^T (Inf where l = 0: the formula's own failure).
 template <class Backend>
-ThinSvd<typename Backend::Scalar> svd_llm_v2_factors(const Step<Backend>& s, Solution<typename Backend::Scalar>& sol) {
+ThinSvd<typename Backend::Scalar, matrix_t<Backend>> svd_llm_v2_factors(const Step<Backend>& s, Factors<Backend>& f) {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   const Index n = s.W.cols(), r = s.opt.rank;
   auto& be = s.be;
   s.phase("svd of X X^T, " + shape_str(n, n));
-  const ThinSvd<T> gs = be.svd(s.G);
+  const ThinSvd<T, M> gs = be.svd(s.G);
   const Vec<T> sqrt_l = gs.s.cwiseSqrt();
-  ThinSvd<T> svd = svd_of_w_scaled(s, gs.U, sqrt_l);
-  sol.A = svd.U.leftCols(r);
-  const Vec<T> inv_sqrt_l = sqrt_l.cwiseInverse();
-  // The r x n left factor scaled entrywise, then one product with U_s^T.
-  Mat<T> left = svd.V.leftCols(r).transpose();
-  scale_columns(left, inv_sqrt_l);
-  for (Index i = 0; i < r; ++i) left.row(i) *= svd.s(i);
-  sol.B = product(be, left, false, gs.U, true);
+  ThinSvd<T, M> svd = svd_of_w_scaled(s, gs.U, sqrt_l);
+  f.A = be.left_cols(svd.U, r);
+  // B^T = U_s diag(1/sqrt l) V_r diag(s_r): the n x r factor scaled in place, then one product.
+  M right = be.left_cols(svd.V, r);
+  be.scale_rows(right, Vec<T>(sqrt_l.cwiseInverse()));
+  be.scale_columns(right, Vec<T>(svd.s.head(r)));
+  f.B = product(be, right, true, gs.U, true);
   return svd;
 }
 
@@ -452,12 +486,13 @@ ThinSvd<typename Backend::Scalar> svd_llm_v2_factors(const Step<Backend>& s, Sol
 // vectors of W X are those of W U_s diag(sqrt l), Pi = U_s diag(l > tol) U_s^T, tol on
 // l = (rtol * sqrt(l_max))^2 (pinv's relative cut on the singular values of X).
 template <class Backend>
-ThinSvd<typename Backend::Scalar> pinv_factors(const Step<Backend>& s, Solution<typename Backend::Scalar>& sol) {
+ThinSvd<typename Backend::Scalar, matrix_t<Backend>> pinv_factors(const Step<Backend>& s, Factors<Backend>& f) {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   using std::sqrt;
   const Index m = s.W.rows(), n = s.W.cols(), r = s.opt.rank;
   auto& be = s.be;
-  const SymEig<T> e = be.eigh(s.G);
+  const SymEig<T, M> e = be.eigh(s.G);
   const T lmax = e.values.size() ? e.values(n - 1) : T(0);
   // The cut is DRONE's own, torch.linalg.pinv's default: rtol = max(dims) * eps of the working
   // dtype, kept as the baseline has it, N included: in float32 it exceeds 1e-3 from N = 1e4
@@ -473,12 +508,12 @@ ThinSvd<typename Backend::Scalar> pinv_factors(const Step<Backend>& s, Solution<
     keep(i) = in ? T(1) : T(0);
     sqrt_l(i) = in ? sqrt(e.values(i)) : T(0);
   }
-  ThinSvd<T> svd = svd_of_w_scaled(s, e.vectors, sqrt_l);
-  sol.A = svd.U.leftCols(r);
+  ThinSvd<T, M> svd = svd_of_w_scaled(s, e.vectors, sqrt_l);
+  f.A = be.left_cols(svd.U, r);
   // B = ((A^T W) U_s) diag(keep) U_s^T
-  Mat<T> AWU = product(be, product(be, sol.A, true, s.W, false), false, e.vectors, false);
-  scale_columns(AWU, keep);
-  sol.B = product(be, AWU, false, e.vectors, true);
+  M AWU = product(be, product(be, f.A, true, s.W, false), false, e.vectors, false);
+  be.scale_columns(AWU, keep);
+  f.B = product(be, AWU, false, e.vectors, true);
   return svd;
 }
 
@@ -486,11 +521,13 @@ ThinSvd<typename Backend::Scalar> pinv_factors(const Step<Backend>& s, Solution<
 // and whether it resolves the rank-r answer, and the objective ||(W - A B) X||_F from R
 // (R^T R = X X^T) or from G (||E X||^2 = trace(E G E^T)).
 template <class Backend>
-void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar>& svd, double nu_mu,
-                 Solution<typename Backend::Scalar>& sol) {
+void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar, matrix_t<Backend>>& svd, double nu_mu,
+                 const Factors<Backend>& f, Solution<typename Backend::Scalar>& sol) {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   using Tr = ScalarTraits<T>;
   using std::sqrt;
+  auto& be = s.be;
   SolveReport& rep = s.rep;
   const Index n = s.W.cols(), r = s.opt.rank, k = svd.s.size();
   sol.singular_values = svd.s;
@@ -511,37 +548,34 @@ void report_step(const Step<Backend>& s, const ThinSvd<typename Backend::Scalar>
                             : s.scale.uniqueness_tol(n, nu_mu, s_1);
   rep.unique = r == 0 || r >= k || rep.gap > rep.uniqueness_tol;
 
-  if (!sol.A.allFinite() || !sol.B.allFinite()) {
+  if (!be.all_finite(f.A) || !be.all_finite(f.B)) {
     rep.status = SolveStatus::failed;
     rep.failure = std::string(method_name(s.opt.method)) + ": factors contain NaN or Inf";
     return;
   }
-  Mat<T> E = s.W;  // W - A B
-  s.be.gemm(false, false, T(-1), sol.A, sol.B, T(1), E);
+  M E = be.copy(s.W);  // W - A B
+  be.gemm(false, false, T(-1), f.A, f.B, T(1), E);
   T f2;
-  if (s.gram()) f2 = std::max(T(0), product(s.be, E, false, s.G, false).cwiseProduct(E).sum());
-  else f2 = product(s.be, E, false, s.R, true).squaredNorm();
+  if (s.gram()) f2 = std::max(T(0), be.dot(product(be, E, false, s.G, false), E));
+  else f2 = be.squared_norm(product(be, E, false, s.R, true));
   sol.objective = sqrt(f2);
   rep.objective = Tr::to_double(sol.objective);
   rep.objective_decimal = Tr::to_decimal(sol.objective);
-  rep.objective_mu = Tr::to_double(sqrt(f2 + T(s.opt.mu) * E.squaredNorm()));
+  rep.objective_mu = Tr::to_double(sqrt(f2 + T(s.opt.mu) * be.squared_norm(E)));
 }
 
-}  // namespace detail
-
-// Everything after the pass over X: rank of X, the method, the report. acc must come from
-// accumulate() (or its distributed equivalent) with the same opt.method; the problem is
-// assumed validated (validate_problem).
+// Everything after the pass over X, with W and the accumulated factor in the backend's matrix
+// type: rank of X, the method, the report; A and B come to the host at the end.
 template <class Backend>
-Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<typename Backend::Scalar>& W,
-                                                     Accumulated<typename Backend::Scalar> acc,
-                                                     const SolveOptions& opt) {
-  static_assert(check_solve_backend<Backend>());
+Solution<typename Backend::Scalar> solve_resident(Backend& be, const matrix_t<Backend>& W,
+                                                  const Accumulated<typename Backend::Scalar, matrix_t<Backend>>& acc,
+                                                  const SolveOptions& opt) {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   using Tr = ScalarTraits<T>;
   const Index m = W.rows(), n = W.cols(), N = acc.N;
   const bool gram = is_gram_method(opt.method);
-  const Mat<T>& F = gram ? acc.G : acc.R;
+  const M& F = gram ? acc.G : acc.R;
   if (F.rows() != n || F.cols() != n)
     throw Error(std::string("solve: the accumulated ") + (gram ? "G" : "R") + " is " + shape_str(F.rows(), F.cols()) +
                 ", expected " + shape_str(n, n));
@@ -553,33 +587,35 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
   rep.precision = be.precision();
   rep.m = m; rep.n = n; rep.N = N; rep.rank = opt.rank; rep.mu = opt.mu;
   rep.seconds["accumulate"] = acc.seconds;
-  detail::Stopwatch clock;
+  Stopwatch clock;
   const DecisionScale scale{acc.u_data, Tr::to_double(Tr::unit_roundoff()), opt.rank_rtol};
-  const detail::Step<Backend> step{be, W, acc.R, acc.G, opt, scale, N, rep, clock};
+  const Step<Backend> step{be, W, acc.R, acc.G, opt, scale, N, rep, clock};
   // A Breakdown (a factorization that fails on the data it was given, a Gram matrix that
   // overflows the working precision) is the method's failure, reported, not an error.
   try {
-    const std::vector<double> col2 = detail::x_rank_step(step);
+    const std::vector<double> col2 = x_rank_step(step);
     rep.seconds["x_rank"] = clock.lap();
     // nu = sum_i ||w_i|| ||x_i||; nu_mu with ||x_i||^2 + mu for X_mu = [X, sqrt(mu) I].
+    const std::vector<double> w2 = be.column_sq_norms(W);
     double nu = 0, nu_mu = 0;
     for (Index i = 0; i < n; ++i) {
-      double wi2 = 0;
-      for (Index k = 0; k < m; ++k) wi2 += Tr::to_double(W(k, i)) * Tr::to_double(W(k, i));
-      nu += std::sqrt(wi2) * std::sqrt(col2[std::size_t(i)]);
-      nu_mu += std::sqrt(wi2) * std::sqrt(col2[std::size_t(i)] + opt.mu);
+      nu += std::sqrt(w2[std::size_t(i)]) * std::sqrt(col2[std::size_t(i)]);
+      nu_mu += std::sqrt(w2[std::size_t(i)]) * std::sqrt(col2[std::size_t(i)] + opt.mu);
     }
-    ThinSvd<T> svd;  // of the matrix the method decomposed
+    Factors<Backend> f;
+    ThinSvd<T, M> svd;  // of the matrix the method decomposed
     switch (opt.method) {
       case Method::coala:
-      case Method::limit: svd = detail::coala_factors(step, nu, sol); break;
+      case Method::limit: svd = coala_factors(step, nu, f); break;
       case Method::svd_llm:
-      case Method::damped: svd = detail::cholesky_factors(step, sol); break;
-      case Method::svd_llm_v2: svd = detail::svd_llm_v2_factors(step, sol); break;
-      case Method::pinv: svd = detail::pinv_factors(step, sol); break;
+      case Method::damped: svd = cholesky_factors(step, f); break;
+      case Method::svd_llm_v2: svd = svd_llm_v2_factors(step, f); break;
+      case Method::pinv: svd = pinv_factors(step, f); break;
     }
     rep.seconds["factors"] = clock.lap();
-    if (rep.ok()) detail::report_step(step, svd, nu_mu, sol);
+    if (rep.ok()) report_step(step, svd, nu_mu, f, sol);
+    sol.A = to_host(be, std::move(f.A));
+    sol.B = to_host(be, std::move(f.B));
   } catch (const Breakdown& b) {
     rep.status = SolveStatus::failed;
     rep.failure = std::string(method_name(opt.method)) + ": " + b.what();
@@ -589,6 +625,36 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
   rep.seconds["report"] = clock.lap();
   rep.peak_rss_bytes = peak_rss_bytes();
   return sol;
+}
+
+}  // namespace detail
+
+// Everything after the pass over X: rank of X, the method, the report. acc must come from
+// accumulate() (in the backend's matrix type) or be on the host (a distributed run's; uploaded
+// here), with the same opt.method; the problem is assumed validated (validate_problem). W is
+// uploaded once; a host backend uses it where it is.
+template <class Backend, class AccM>
+Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<typename Backend::Scalar>& W,
+                                                     Accumulated<typename Backend::Scalar, AccM> acc,
+                                                     const SolveOptions& opt) {
+  static_assert(check_solve_backend<Backend>());
+  using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
+  if constexpr (host_resident_v<Backend>) {
+    static_assert(std::is_same_v<AccM, M>, "a host backend's Accumulated holds Mat<T>");
+    return detail::solve_resident(be, W, acc, opt);
+  } else if constexpr (std::is_same_v<AccM, M>) {
+    return detail::solve_resident(be, be.upload(W), acc, opt);
+  } else {
+    static_assert(std::is_same_v<AccM, Mat<T>>, "Accumulated holds the backend's matrices or host ones");
+    Accumulated<T, M> dev;
+    if (acc.R.size()) dev.R = be.upload(acc.R);
+    if (acc.G.size()) dev.G = be.upload(acc.G);
+    dev.N = acc.N;
+    dev.u_data = acc.u_data;
+    dev.seconds = acc.seconds;
+    return detail::solve_resident(be, be.upload(W), dev, opt);
+  }
 }
 
 }  // namespace lowrank

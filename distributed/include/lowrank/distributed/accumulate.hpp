@@ -68,7 +68,7 @@ Accumulated<typename Backend::Scalar> accumulate(const Comm& comm, std::unique_p
     ConcatRowSource src = open_pieces(plan, mine);
     my_rows = src.rows();
     if (my_rows > 0) {
-      Accumulated<T> a = lowrank::accumulate(*be, src, opt);
+      Accumulated<T> a = lowrank::accumulate_to_host(*be, src, opt);
       local = gram ? std::move(a.G) : std::move(a.R);
     } else {
       local = Mat<T>::Zero(n, n);  // an empty shard adds nothing: R = 0, G = 0

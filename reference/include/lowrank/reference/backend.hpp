@@ -11,7 +11,7 @@
 
 namespace lowrank {
 
-class ReferenceBackend {
+class ReferenceBackend : public HostMatrixOps<mpreal> {
  public:
   using Scalar = mpreal;
   ReferenceBackend() : precision_(ReferencePrecision::current()) {}

@@ -60,7 +60,7 @@ struct CpuStats {
   double accumulate_flops = 0;    // nominal flops of the last accumulate_* (TSQR: 2Nn^2 - 2n^3/3)
 };
 
-template <class T> class CpuBackend {
+template <class T> class CpuBackend : public HostMatrixOps<T> {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "CpuBackend<float> or <double>");
 
  public:

@@ -13,6 +13,12 @@
 //                    iterations); every call is logged with its driver and residual.
 //   eigh             cusolverDnXsyevd; cholesky_lower: cusolverDnXpotrf; inverse: Xgetrf + Xgetrs.
 //
+// The driver's matrices are DeviceMatrix<T> (Matrix = DeviceMatrix<T>, backend.hpp): R or G stays
+// on the device after the stream, W is uploaded once, W R^T, its SVD factors, A and B live on the
+// device, and only A, B and O(n) vectors (singular values, diagonals, column norms) come back.
+// Host-matrix overloads of svd, gemm, stack_r, ... (upload, the device operation, download) serve
+// the deep-factorization trainer, the benchmarks and the tests.
+//
 // Nothing CUDA-specific leaks into this header (pimpl), so plain C++ code (the CLI, the tests) can
 // use it. Constructing a backend without a usable device throws lowrank::Error naming the reason
 // (unavailable_reason() says it without throwing).
@@ -97,9 +103,37 @@ struct DeviceInfo {
   double peak_fp32_gflops = 0, peak_fp64_gflops = 0, peak_fp64_tensor_gflops = 0;
 };
 
+template <class T> class CudaBackend;
+
+// A column-major rows x cols matrix in device memory (leading dimension = rows), owned: freed by
+// cudaFree when it goes. Move-only (a copy is CudaBackend::copy, on the backend's stream). The
+// host sees its shape, not its elements (CudaBackend::download brings them).
+template <class T> class DeviceMatrix {
+ public:
+  DeviceMatrix() = default;
+  // Uninitialized device memory for rows x cols (cudaMalloc; throws Error when it fails).
+  static DeviceMatrix allocate(Index rows, Index cols);
+  DeviceMatrix(DeviceMatrix&&) noexcept = default;
+  DeviceMatrix& operator=(DeviceMatrix&&) noexcept = default;
+  DeviceMatrix(const DeviceMatrix&) = delete;
+  DeviceMatrix& operator=(const DeviceMatrix&) = delete;
+  Index rows() const { return rows_; }
+  Index cols() const { return cols_; }
+  Index size() const { return rows_ * cols_; }
+  T* data() const { return p_.get(); }  // device pointer (null when empty)
+
+ private:
+  struct Free {
+    void operator()(T* p) const noexcept;  // cudaFree (cuda_backend.cpp)
+  };
+  std::unique_ptr<T, Free> p_;
+  Index rows_ = 0, cols_ = 0;
+};
+
 template <class T> class CudaBackend {
  public:
   using Scalar = T;
+  using Matrix = DeviceMatrix<T>;
   explicit CudaBackend(CudaOptions opt = {});
   ~CudaBackend();
   CudaBackend(CudaBackend&&) noexcept;
@@ -113,20 +147,44 @@ template <class T> class CudaBackend {
   std::string name() const { return "cuda"; }
   std::string precision() const;  // float32 | float64
 
-  // --- the backend concept (driver.hpp) ---
-  Mat<T> accumulate_r(RowBlockSource& X, Index block_rows);
-  Mat<T> accumulate_gram(RowBlockSource& X, Index block_rows);
+  // --- the backend seam (core/backend.hpp), on device matrices ---
+  DeviceMatrix<T> accumulate_r(RowBlockSource& X, Index block_rows);
+  DeviceMatrix<T> accumulate_gram(RowBlockSource& X, Index block_rows);
+  DeviceMatrix<T> stack_r(const DeviceMatrix<T>& R, const DeviceMatrix<T>& rows);
+  ThinSvd<T, DeviceMatrix<T>> svd(const DeviceMatrix<T>& M);
+  SymEig<T, DeviceMatrix<T>> eigh(const DeviceMatrix<T>& G);
+  Vec<T> singular_values(const DeviceMatrix<T>& M);  // cusolverDnXgesvd, jobu = jobvt = 'N'
+  Vec<T> eigenvalues(const DeviceMatrix<T>& G);      // cusolverDnXsyevd, CUSOLVER_EIG_MODE_NOVECTOR
+  bool cholesky_lower(const DeviceMatrix<T>& G, DeviceMatrix<T>& L);
+  DeviceMatrix<T> inverse(const DeviceMatrix<T>& M);
+  // C = alpha op(A) op(B) + beta C by cublas?gemm. beta == 0 resizes C and never reads it; C must
+  // not share storage with A or B.
+  void gemm(bool trans_a, bool trans_b, T alpha, const DeviceMatrix<T>& A, const DeviceMatrix<T>& B, T beta,
+            DeviceMatrix<T>& C);
+  DeviceMatrix<T> upload(const Mat<T>& M);
+  Mat<T> download(const DeviceMatrix<T>& M);
+  DeviceMatrix<T> copy(const DeviceMatrix<T>& M);
+  DeviceMatrix<T> zeros(Index rows, Index cols);
+  DeviceMatrix<T> left_cols(const DeviceMatrix<T>& M, Index k);
+  DeviceMatrix<T> hcat(const DeviceMatrix<T>& A, const DeviceMatrix<T>& B);
+  void scale_columns(DeviceMatrix<T>& M, const Vec<T>& d);  // cublas?dgmm, right
+  void scale_rows(DeviceMatrix<T>& M, const Vec<T>& d);     // cublas?dgmm, left
+  void add_diagonal(DeviceMatrix<T>& M, T a);
+  Vec<T> diagonal(const DeviceMatrix<T>& M);
+  std::vector<double> column_sq_norms(const DeviceMatrix<T>& M);  // summed in double on the device
+  T squared_norm(const DeviceMatrix<T>& M);                       // cublas?nrm2, squared
+  T dot(const DeviceMatrix<T>& A, const DeviceMatrix<T>& B);      // cublas?dot over the elements
+  bool all_finite(const DeviceMatrix<T>& M);                      // a counting kernel
+
+  // --- the same operations on host matrices (upload, device operation, download): the
+  // deep-factorization trainer (check_train_backend), the benchmarks and the tests ---
   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);
   ThinSvd<T> svd(const Mat<T>& M);
   SymEig<T> eigh(const Mat<T>& G);
-  Vec<T> singular_values(const Mat<T>& M);  // cusolverDnXgesvd, jobu = jobvt = 'N'
-  Vec<T> eigenvalues(const Mat<T>& G);      // cusolverDnXsyevd, CUSOLVER_EIG_MODE_NOVECTOR
+  Vec<T> singular_values(const Mat<T>& M);
+  Vec<T> eigenvalues(const Mat<T>& G);
   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
   Mat<T> inverse(const Mat<T>& M);
-  // C = alpha op(A) op(B) + beta C by cublas?gemm, host matrices staged through device buffers
-  // (every product of the driver and of the deep-factorization trainer; the operands are not
-  // yet device-resident between calls: issue 12, item 1). Same contract as CpuBackend::gemm: beta == 0
-  // resizes C and never reads it; C must not share storage with A or B.
   void gemm(bool trans_a, bool trans_b, T alpha, const Mat<T>& A, const Mat<T>& B, T beta, Mat<T>& C);
 
   // --- device pieces the benchmarks and tests use directly ---
@@ -137,6 +195,7 @@ template <class T> class CudaBackend {
   // factorization alone (no transfers). Throws Error when X does not fit.
   Mat<T> qr_r_in_memory(const HostRows<T>& X, double* geqrf_seconds = nullptr);
   // An SVD with an explicit driver (rank used by gesvdr only); info receives the log entry.
+  ThinSvd<T, DeviceMatrix<T>> svd(const DeviceMatrix<T>& M, SvdDriver driver, Index rank, SvdCallInfo* info = nullptr);
   ThinSvd<T> svd(const Mat<T>& M, SvdDriver driver, Index rank, SvdCallInfo* info = nullptr);
   // --- device-resident pieces of the distributed tree reduction (distributed/, over NCCL) ---
   // The stream every call of this backend runs on (a cudaStream_t, as void* so that this header
@@ -161,7 +220,7 @@ template <class T> class CudaBackend {
   DeviceInfo device_info() const;
 
  private:
-  SymEig<T> eigh_impl(const Mat<T>& G, bool vectors);
+  SymEig<T, DeviceMatrix<T>> eigh_impl(const DeviceMatrix<T>& G, bool vectors);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
