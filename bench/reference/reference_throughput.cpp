@@ -5,7 +5,8 @@
 //     (axpy), and t = x_i * y_i; acc = acc + t (mul + add). One multiply-add = 2 flops.
 // (b) QR of an n x n matrix: ReferenceBackend::stack_r (in-place Householder on mpfr_t) and
 //     Eigen::HouseholderQR<mpreal> side by side; flops 2 m n^2 - 2 n^3 / 3 (MAGMA's geqrf, m = n).
-//     SVD with U (thin), S, V: ReferenceBackend::svd (Eigen BDCSVD over mpreal); flops counted
+//     SVD with U (thin), S, V: ReferenceBackend::svd (Golub-Kahan-Reinsch on the in-place MPFR
+//     kernels, reference/src/svd.cpp) beside Eigen's BDCSVD<mpreal> (its predecessor); flops counted
 //     with Golub & Van Loan's Golub-Reinsch count for U1, Sigma, V: 14 m n^2 + 8 n^3 (MAGMA's
 //     flops.h has no gesvd formula), i.e. 22 n^3 at m = n.
 // Every row reports flop/s and frac_fma = flop/s / (2 * fma rate of the dot kernel in this run).
@@ -185,8 +186,19 @@ void BM_svd_reference(benchmark::State& st) {
   timed(st, gesvd_flops(n, n), [&] { benchmark::DoNotOptimize(be.svd(A).s.data()); });
 }
 
-// What stands in the way of the SVD: Eigen's generic GEMM over mpreal (the divide-and-conquer
-// part of BDCSVD is GEMM) and the one-sided JacobiSVD, for comparison.
+// The previous reference SVD, side by side.
+void BM_svd_eigen_bdc(benchmark::State& st) {
+  const Index n = st.range(0);
+  lowrank::set_reference_bits(kBits);
+  const MatrixMP A = random_matrix(n, 2);
+  timed(st, gesvd_flops(n, n), [&] {
+    Eigen::BDCSVD<MatrixMP> svd(A, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    benchmark::DoNotOptimize(svd.singularValues().data());
+  });
+}
+
+// For comparison: Eigen's generic GEMM over mpreal (the divide-and-conquer part of BDCSVD is
+// GEMM) and the one-sided JacobiSVD.
 void BM_gemm_eigen_mpreal(benchmark::State& st) {
   const Index n = st.range(0);
   lowrank::set_reference_bits(kBits);
@@ -216,6 +228,7 @@ BENCHMARK(BM_mpfr_mul_add)->Repetitions(5)->ReportAggregatesOnly(true);
 BENCHMARK(BM_qr_inplace_mpfr)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_qr_eigen_mpreal)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_svd_reference)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
+BENCHMARK(BM_svd_eigen_bdc)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_gemm_eigen_mpreal)->Arg(128)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_svd_eigen_jacobi)->Arg(128)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(1);
 

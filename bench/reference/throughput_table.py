@@ -14,7 +14,8 @@ LABELS = {
     "BM_mpfr_mul_add": ("MPFR limit", "t = x_i y_i; acc += t (mpfr_mul + mpfr_add)", None),
     "BM_qr_inplace_mpfr": ("QR", "ReferenceBackend::stack_r (in-place Householder on mpfr_t)", "2mn^2 - 2n^3/3"),
     "BM_qr_eigen_mpreal": ("QR", "Eigen::HouseholderQR<mpreal> (the previous stack_r)", "2mn^2 - 2n^3/3"),
-    "BM_svd_reference": ("SVD", "ReferenceBackend::svd = Eigen::BDCSVD<mpreal>, thin U, V", "14mn^2 + 8n^3"),
+    "BM_svd_reference": ("SVD", "ReferenceBackend::svd = Golub-Kahan-Reinsch on the in-place MPFR kernels, thin U, V", "14mn^2 + 8n^3"),
+    "BM_svd_eigen_bdc": ("SVD", "Eigen::BDCSVD<mpreal> (the previous reference SVD), thin U, V", "14mn^2 + 8n^3"),
     "BM_svd_eigen_jacobi": ("SVD", "Eigen::JacobiSVD<mpreal>, thin U, V", "14mn^2 + 8n^3"),
     "BM_gemm_eigen_mpreal": ("GEMM", "Eigen C = A B over mpreal (BDCSVD's D&C kernel)", "2n^3"),
 }
