@@ -226,13 +226,7 @@ void bidiagonal_qr(std::vector<mpreal>& d, std::vector<mpreal>& e, MpfrBlock& U,
 ThinSvd<mpreal> golub_kahan_svd(const MatrixMP& M_in) {
   const bool wide = M_in.rows() < M_in.cols();
   const Index m = wide ? M_in.cols() : M_in.rows(), n = wide ? M_in.rows() : M_in.cols();
-  ThinSvd<mpreal> out;
-  if (n == 0) {
-    out.U = MatrixMP(M_in.rows(), 0);
-    out.V = MatrixMP(M_in.cols(), 0);
-    out.s = VectorMP(0);
-    return out;
-  }
+  if (n == 0) return ThinSvd<mpreal>{MatrixMP(M_in.rows(), 0), VectorMP(0), MatrixMP(M_in.cols(), 0)};
   for (Index j = 0; j < M_in.cols(); ++j)
     for (Index i = 0; i < M_in.rows(); ++i)
       if (!mpfr_number_p(M_in(i, j).mpfr_srcptr()))
@@ -296,21 +290,14 @@ ThinSvd<mpreal> golub_kahan_svd(const MatrixMP& M_in) {
   std::stable_sort(order.begin(), order.end(),
                    [&](Index a, Index b) { return d[std::size_t(a)] > d[std::size_t(b)]; });
   MatrixMP Uo(m, n), Vo(n, n);
-  out.s = VectorMP(n);
+  VectorMP so(n);
   for (Index jj = 0; jj < n; ++jj) {
     const Index j = order[std::size_t(jj)];
-    out.s(jj) = d[std::size_t(j)];
+    so(jj) = d[std::size_t(j)];
     for (Index i = 0; i < m; ++i) mpfr_set(Uo(i, jj).mpfr_ptr(), U(i, j), rnd);
     for (Index i = 0; i < n; ++i) mpfr_set(Vo(i, jj).mpfr_ptr(), V(i, j), rnd);
   }
-  if (wide) {
-    out.U = std::move(Vo);
-    out.V = std::move(Uo);
-  } else {
-    out.U = std::move(Uo);
-    out.V = std::move(Vo);
-  }
-  return out;
+  return oriented_svd<mpreal, MatrixMP>(std::move(Uo), std::move(so), std::move(Vo), wide);
 }
 
 }  // namespace lowrank

@@ -156,22 +156,40 @@ std::vector<Case> every_branch() {
   };
 }
 
+// One case's problem: W (m x n), X (N x n), the options, and its name for messages.
+struct Problem {
+  std::string what;
+  MatrixXd W, X;
+  lowrank::SolveOptions opt;
+  // The same solve by CpuBackend<double>: what every backend of this file must reproduce bit for bit.
+  lowrank::Solution<double> on_cpu() const {
+    lowrank::MatrixRowSource src(X);
+    lowrank::CpuBackend<double> cpu;
+    return lowrank::solve(cpu, W, src, opt);
+  }
+};
+Problem problem(const Case& c) {
+  Problem p;
+  p.what = std::string(lowrank::method_name(c.method)) + ", mu = " + std::to_string(c.mu) + ", N = " + std::to_string(c.N);
+  lowrank::SplitMixRng rng(11);
+  p.W = lowrank::gaussian(m, n, rng);
+  p.X = lowrank::gaussian(c.N, n, rng);
+  p.opt.method = c.method;
+  p.opt.rank = r;
+  p.opt.mu = c.mu;
+  p.opt.block_rows = 64;
+  return p;
+}
+
 TEST(ProductCount, NoHostProductBeyondMnPlusNSquaredInAnyMethod) {
   for (const Case& c : every_branch()) {
-    const std::string what = std::string(lowrank::method_name(c.method)) + ", mu = " + std::to_string(c.mu) +
-                             ", N = " + std::to_string(c.N);
-    lowrank::SplitMixRng rng(11);
-    const MatrixXd W = lowrank::gaussian(m, n, rng);
-    lowrank::MatrixRowSource X(lowrank::gaussian(c.N, n, rng));
-    lowrank::SolveOptions opt;
-    opt.method = c.method;
-    opt.rank = r;
-    opt.mu = c.mu;
-    opt.block_rows = 64;
+    const Problem p = problem(c);
+    const std::string& what = p.what;
+    lowrank::MatrixRowSource X(p.X);
 
     CountingBackend counting_be;
     counting::multiplications = 0;
-    const lowrank::Solution<Counted> s = lowrank::solve(counting_be, up(W), X, opt);
+    const lowrank::Solution<Counted> s = lowrank::solve(counting_be, up(p.W), X, p.opt);
     const long long host = counting::multiplications;
     ASSERT_TRUE(s.report.ok()) << what << ": " << s.report.failure;
     EXPECT_LE(host, 4 * (m * n + n * n)) << what << ": the driver multiplied on the host";
@@ -179,8 +197,7 @@ TEST(ProductCount, NoHostProductBeyondMnPlusNSquaredInAnyMethod) {
     EXPECT_GE(counting_be.gemm_flops, 2.0 * m * n * n) << what;
 
     // And the counting backend is faithful: CpuBackend<double> gives the same factors, bit for bit.
-    lowrank::CpuBackend<double> cpu;
-    const lowrank::Solution<double> d = lowrank::solve(cpu, W, X, opt);
+    const lowrank::Solution<double> d = p.on_cpu();
     EXPECT_EQ((down(s.A) - d.A).cwiseAbs().maxCoeff(), 0.0) << what;
     EXPECT_EQ((down(s.B) - d.B).cwiseAbs().maxCoeff(), 0.0) << what;
   }
@@ -278,19 +295,12 @@ static_assert(!lowrank::host_resident_v<OpaqueBackend>);
 
 TEST(DeviceResident, OnlyWGoesUpAndOnlyABAndVectorsComeDownInAnyMethod) {
   for (const Case& c : every_branch()) {
-    const std::string what = std::string(lowrank::method_name(c.method)) + ", mu = " + std::to_string(c.mu) +
-                             ", N = " + std::to_string(c.N);
-    lowrank::SplitMixRng rng(11);
-    const MatrixXd W = lowrank::gaussian(m, n, rng);
-    lowrank::MatrixRowSource X(lowrank::gaussian(c.N, n, rng));
-    lowrank::SolveOptions opt;
-    opt.method = c.method;
-    opt.rank = r;
-    opt.mu = c.mu;
-    opt.block_rows = 64;
+    const Problem p = problem(c);
+    const std::string& what = p.what;
+    lowrank::MatrixRowSource X(p.X);
 
     OpaqueBackend be;
-    const lowrank::Solution<double> s = lowrank::solve(be, W, X, opt);
+    const lowrank::Solution<double> s = lowrank::solve(be, p.W, X, p.opt);
     ASSERT_TRUE(s.report.ok()) << what << ": " << s.report.failure;
     // Up: W, once (the activations go in through accumulate_*'s block source).
     EXPECT_EQ(be.uploads, 1) << what;
@@ -303,8 +313,7 @@ TEST(DeviceResident, OnlyWGoesUpAndOnlyABAndVectorsComeDownInAnyMethod) {
     ASSERT_EQ(s.B.cols(), n);
 
     // The same operations in the same order as the host path: the same factors, bit for bit.
-    lowrank::CpuBackend<double> cpu;
-    const lowrank::Solution<double> d = lowrank::solve(cpu, W, X, opt);
+    const lowrank::Solution<double> d = p.on_cpu();
     EXPECT_EQ((s.A - d.A).cwiseAbs().maxCoeff(), 0.0) << what;
     EXPECT_EQ((s.B - d.B).cwiseAbs().maxCoeff(), 0.0) << what;
     EXPECT_EQ(s.report.objective, d.report.objective) << what;

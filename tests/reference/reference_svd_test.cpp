@@ -37,7 +37,9 @@ class ReferenceSvd : public ::testing::Test {
     ASSERT_EQ(s.s.size(), k) << what;
     for (Index i = 0; i < k; ++i) {
       EXPECT_GE(s.s(i), 0) << what << ": s_" << i;
-      if (i > 0) EXPECT_LE(s.s(i), s.s(i - 1)) << what << ": not descending at " << i;
+      if (i > 0) {
+        EXPECT_LE(s.s(i), s.s(i - 1)) << what << ": not descending at " << i;
+      }
     }
     const mpreal mnorm = M.norm(), big = mpreal(double(std::max(m, n)));
     const mpreal resid = (M - s.U * s.s.asDiagonal() * s.V.transpose()).norm();

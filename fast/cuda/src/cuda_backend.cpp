@@ -374,6 +374,13 @@ template <class T> struct CudaBackend<T>::Impl {
     sync();
     return h == 0;
   }
+  // M diag(d) (right) or diag(d) M (left), in place; the factors uploaded first.
+  void scale(DeviceMatrix<T>& M, const Vec<T>& d, cublasSideMode_t side) {
+    if (M.size() == 0) return;
+    DeviceBuffer<T> dd = upload(Mat<T>(d));
+    LR_CHECK(dgmm(blas, side, M.rows(), M.cols(), M.data(), M.rows(), dd.get()));
+    sync();  // dd goes when this returns
+  }
   // A copy of columns [0, k) (contiguous: leading dimension = rows).
   DeviceMatrix<T> left_cols(const T* a, Index rows, Index k) {
     DeviceMatrix<T> C = DeviceMatrix<T>::allocate(rows, k);
@@ -750,15 +757,8 @@ template <class T> struct CudaBackend<T>::Impl {
     }
 
     if (V.cols() != k) V = left_cols(V.data(), n, k);  // gesvdr: room for n columns, k of them used
-    ThinSvd<T, DeviceMatrix<T>> out_svd;
-    out_svd.s = download(S.get(), k, 1, k).col(0);
-    if (transposed) {
-      out_svd.U = std::move(V);
-      out_svd.V = std::move(U);
-    } else {
-      out_svd.U = std::move(U);
-      out_svd.V = std::move(V);
-    }
+    ThinSvd<T, DeviceMatrix<T>> out_svd = oriented_svd<T, DeviceMatrix<T>>(
+        std::move(U), Vec<T>(download(S.get(), k, 1, k).col(0)), std::move(V), transposed);
     info.m = m0;
     info.n = n0;
     log.push_back(info);
@@ -863,18 +863,12 @@ template <class T> DeviceMatrix<T> CudaBackend<T>::hcat(const DeviceMatrix<T>& A
 template <class T> void CudaBackend<T>::scale_columns(DeviceMatrix<T>& M, const Vec<T>& d) {
   if (d.size() != M.cols())
     throw Error("scale_columns: " + std::to_string(d.size()) + " factors for " + std::to_string(M.cols()) + " columns");
-  if (M.size() == 0) return;
-  DeviceBuffer<T> dd = impl_->upload(Mat<T>(d));
-  LR_CHECK(dgmm(impl_->blas, CUBLAS_SIDE_RIGHT, M.rows(), M.cols(), M.data(), M.rows(), dd.get()));
-  impl_->sync();  // dd goes when this returns
+  impl_->scale(M, d, CUBLAS_SIDE_RIGHT);
 }
 template <class T> void CudaBackend<T>::scale_rows(DeviceMatrix<T>& M, const Vec<T>& d) {
   if (d.size() != M.rows())
     throw Error("scale_rows: " + std::to_string(d.size()) + " factors for " + std::to_string(M.rows()) + " rows");
-  if (M.size() == 0) return;
-  DeviceBuffer<T> dd = impl_->upload(Mat<T>(d));
-  LR_CHECK(dgmm(impl_->blas, CUBLAS_SIDE_LEFT, M.rows(), M.cols(), M.data(), M.rows(), dd.get()));
-  impl_->sync();
+  impl_->scale(M, d, CUBLAS_SIDE_LEFT);
 }
 template <class T> void CudaBackend<T>::add_diagonal(DeviceMatrix<T>& M, T a) {
   if (M.rows() != M.cols()) throw Error("add_diagonal: matrix is " + shape_str(M.rows(), M.cols()) + ", expected square");

@@ -66,6 +66,12 @@ template <class T, class M = Mat<T>> struct ThinSvd {
   Vec<T> s;  // k, descending
   M V;       // n x k
 };
+// The SVD of M from that of the matrix a backend factored: M itself, or M^T when `transposed`
+// (routines that need m >= n factor a wide M as M^T; then U and V swap).
+template <class T, class M> ThinSvd<T, M> oriented_svd(M U, Vec<T> s, M V, bool transposed) {
+  if (transposed) std::swap(U, V);
+  return ThinSvd<T, M>{std::move(U), std::move(s), std::move(V)};
+}
 template <class T, class M = Mat<T>> struct SymEig {
   Vec<T> values;  // ascending
   M vectors;      // columns
