@@ -71,6 +71,24 @@ TEST(CudaBackendNoDevice, ConstructorRefusesWithTheReason) {
   }
 }
 
+// Runs everywhere (an empty shape allocates nothing): a moved-from device matrix is 0 x 0, so a
+// later gemm into it reallocates instead of writing through its null pointer.
+TEST(DeviceMatrixNoDevice, AMovedFromMatrixIsEmpty) {
+  DeviceMatrix<double> a = DeviceMatrix<double>::allocate(0, 5);
+  ASSERT_EQ(a.cols(), 5);
+  DeviceMatrix<double> b = std::move(a);
+  EXPECT_EQ(b.rows(), 0);
+  EXPECT_EQ(b.cols(), 5);
+  EXPECT_EQ(a.rows(), 0);
+  EXPECT_EQ(a.cols(), 0);
+  EXPECT_EQ(a.data(), nullptr);
+  DeviceMatrix<double> c;
+  c = std::move(b);
+  EXPECT_EQ(c.cols(), 5);
+  EXPECT_EQ(b.size(), 0);
+  EXPECT_EQ(b.cols(), 0);
+}
+
 TEST(CudaSvdDriver, ParsesEveryNameAndRefusesOthers) {
   for (SvdDriver d : {SvdDriver::gesvd, SvdDriver::gesvdj, SvdDriver::gesvdp, SvdDriver::gesvdr})
     EXPECT_EQ(parse_svd_driver(svd_driver_name(d)), d);
@@ -410,6 +428,12 @@ TYPED_TEST(CudaBackendTest, DeviceMatrixOperationsMatchTheHostOnes) {
     host.add_diagonal(H, T(0.75));
     EXPECT_EQ(be.download(S), H);
     EXPECT_EQ(be.diagonal(S), host.diagonal(H));
+    DeviceMatrix<T> R = be.copy(D);  // not square: the min(m, n) diagonal, as on the host
+    Mat<T> HR = M;
+    be.add_diagonal(R, T(-2));
+    host.add_diagonal(HR, T(-2));
+    EXPECT_EQ(be.download(R), HR);
+    EXPECT_EQ(be.diagonal(R), host.diagonal(HR));
   }
   const std::vector<double> c_dev = be.column_sq_norms(D), c_host = host.column_sq_norms(M);
   ASSERT_EQ(c_dev.size(), std::size_t(n));

@@ -377,9 +377,10 @@ template <class T> struct CudaBackend<T>::Impl {
   // M diag(d) (right) or diag(d) M (left), in place; the factors uploaded first.
   void scale(DeviceMatrix<T>& M, const Vec<T>& d, cublasSideMode_t side) {
     if (M.size() == 0) return;
-    DeviceBuffer<T> dd = upload(Mat<T>(d));
+    DeviceBuffer<T> dd(std::size_t(d.size()));
+    LR_CHECK(cudaMemcpyAsync(dd.get(), d.data(), sizeof(T) * dd.size(), cudaMemcpyHostToDevice, compute));
     LR_CHECK(dgmm(blas, side, M.rows(), M.cols(), M.data(), M.rows(), dd.get()));
-    sync();  // dd goes when this returns
+    sync();  // d is read and dd goes when this returns
   }
   // A copy of columns [0, k) (contiguous: leading dimension = rows).
   DeviceMatrix<T> left_cols(const T* a, Index rows, Index k) {
@@ -871,8 +872,8 @@ template <class T> void CudaBackend<T>::scale_rows(DeviceMatrix<T>& M, const Vec
   impl_->scale(M, d, CUBLAS_SIDE_LEFT);
 }
 template <class T> void CudaBackend<T>::add_diagonal(DeviceMatrix<T>& M, T a) {
-  if (M.rows() != M.cols()) throw Error("add_diagonal: matrix is " + shape_str(M.rows(), M.cols()) + ", expected square");
-  cuda_kernels::add_diagonal(M.data(), M.rows(), M.rows(), a, impl_->compute);
+  // M(i, i) += a for i < min(rows, cols), as HostMatrixOps does.
+  cuda_kernels::add_diagonal(M.data(), M.rows(), std::min(M.rows(), M.cols()), a, impl_->compute);
   LR_LAUNCHED("add_diagonal");
 }
 template <class T> Vec<T> CudaBackend<T>::diagonal(const DeviceMatrix<T>& M) {

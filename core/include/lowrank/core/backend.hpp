@@ -36,7 +36,7 @@
 //   Matrix left_cols(const Matrix&, Index k);  Matrix hcat(const Matrix& A, const Matrix& B);
 //   void scale_columns(Matrix& M, const Vec<T>& d);   // M diag(d)
 //   void scale_rows(Matrix& M, const Vec<T>& d);      // diag(d) M
-//   void add_diagonal(Matrix& M, T a);                // M + a I (square)
+//   void add_diagonal(Matrix& M, T a);                // M(i, i) += a, i < min(rows, cols)
 //   Vec<T> diagonal(const Matrix&);
 //   std::vector<double> column_sq_norms(const Matrix&);  // ||M(:, j)||^2, summed in double
 //   T squared_norm(const Matrix&);  T dot(const Matrix& A, const Matrix& B);  // sum A .* B

@@ -26,6 +26,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lowrank/core/driver.hpp"
@@ -113,8 +114,15 @@ template <class T> class DeviceMatrix {
   DeviceMatrix() = default;
   // Uninitialized device memory for rows x cols (cudaMalloc; throws Error when it fails).
   static DeviceMatrix allocate(Index rows, Index cols);
-  DeviceMatrix(DeviceMatrix&&) noexcept = default;
-  DeviceMatrix& operator=(DeviceMatrix&&) noexcept = default;
+  // A moved-from matrix is empty (0 x 0), so that nothing reads through its null pointer.
+  DeviceMatrix(DeviceMatrix&& o) noexcept
+      : p_(std::move(o.p_)), rows_(std::exchange(o.rows_, 0)), cols_(std::exchange(o.cols_, 0)) {}
+  DeviceMatrix& operator=(DeviceMatrix&& o) noexcept {
+    p_ = std::move(o.p_);
+    rows_ = std::exchange(o.rows_, 0);
+    cols_ = std::exchange(o.cols_, 0);
+    return *this;
+  }
   DeviceMatrix(const DeviceMatrix&) = delete;
   DeviceMatrix& operator=(const DeviceMatrix&) = delete;
   Index rows() const { return rows_; }
