@@ -68,24 +68,15 @@ MatrixMP ReferenceBackend::stack_r(const MatrixMP& R, const MatrixMP& rows) {
     for (Index i = 0; i < b; ++i) mpfr_set(S(k + i, j), rows(i, j).mpfr_srcptr(), rnd);
   }
   MpfrScalars sc(prec);
-  mpfr_ptr sigma = sc.v[0], norm = sc.v[1], beta = sc.v[2], tau = sc.v[3], w = sc.v[4], scal = sc.v[5];
+  mpfr_ptr norm = sc.v[0], tau = sc.v[1], w = sc.v[2], scal = sc.v[3];
+  std::vector<mpfr_ptr> x;  // the column's alpha and the reflector's tail
   const Index steps = std::min(p, n);
   for (Index j = 0; j < steps; ++j) {
     const Index t0 = std::max(kstruct, j + 1);  // first row of the reflector's tail
-    mpfr_set_zero(sigma, 1);
-    for (Index i = t0; i < p; ++i) mpfr_fma(sigma, S(i, j), S(i, j), sigma, rnd);
-    if (mpfr_zero_p(sigma)) continue;  // H = I
-    mpfr_ptr alpha = S(j, j);
-    mpfr_fma(norm, alpha, alpha, sigma, rnd);
-    mpfr_sqrt(norm, norm, rnd);
-    if (mpfr_sgn(alpha) >= 0) mpfr_neg(beta, norm, rnd);
-    else mpfr_set(beta, norm, rnd);
-    mpfr_sub(tau, beta, alpha, rnd);
-    mpfr_div(tau, tau, beta, rnd);
-    mpfr_sub(scal, alpha, beta, rnd);
-    mpfr_ui_div(scal, 1, scal, rnd);
-    for (Index i = t0; i < p; ++i) mpfr_mul(S(i, j), S(i, j), scal, rnd);
-    mpfr_set(alpha, beta, rnd);
+    x.assign(1, S(j, j));
+    for (Index i = t0; i < p; ++i) x.push_back(S(i, j));
+    reference_detail::householder(x, tau, norm, scal);
+    if (mpfr_zero_p(tau)) continue;  // H = I
     for (Index c = j + 1; c < n; ++c) {
       mpfr_set(w, S(j, c), rnd);
       for (Index i = t0; i < p; ++i) mpfr_fma(w, S(i, j), S(i, c), w, rnd);

@@ -39,7 +39,7 @@ class MpfrBlock {
 
 // A few scalars with the usual init/clear lifetime.
 struct MpfrScalars {
-  static constexpr int count = 6;
+  static constexpr int count = 4;
   mpfr_t v[count];
   explicit MpfrScalars(mpfr_prec_t prec) {
     for (auto& x : v) mpfr_init2(x, prec);
@@ -48,5 +48,28 @@ struct MpfrScalars {
     for (auto& x : v) mpfr_clear(x);
   }
 };
+
+// A Householder reflector H = I - tau v v^T (v_0 = 1) mapping x = (alpha, tail) to (beta, 0):
+// LAPACK dlarfg's convention (and Eigen's makeHouseholder). x[0] becomes beta, x[1..] becomes
+// v[1..]; tau is left in `tau` (0 when the tail is already zero: H = I, x untouched); norm and
+// scal are scratch. The QR (backend.cpp) and the SVD's bidiagonalization (svd.cpp) use it.
+inline void householder(const std::vector<mpfr_ptr>& x, mpfr_ptr tau, mpfr_ptr norm, mpfr_ptr scal) {
+  mpfr_set_zero(norm, 1);
+  for (std::size_t i = 1; i < x.size(); ++i) mpfr_fma(norm, x[i], x[i], norm, MPFR_RNDN);
+  if (mpfr_zero_p(norm)) {
+    mpfr_set_zero(tau, 1);
+    return;
+  }
+  mpfr_ptr alpha = x[0];
+  mpfr_fma(norm, alpha, alpha, norm, MPFR_RNDN);
+  mpfr_sqrt(norm, norm, MPFR_RNDN);
+  if (mpfr_sgn(alpha) >= 0) mpfr_neg(norm, norm, MPFR_RNDN);  // beta = -sign(alpha) ||x||
+  mpfr_sub(tau, norm, alpha, MPFR_RNDN);
+  mpfr_div(tau, tau, norm, MPFR_RNDN);  // tau = (beta - alpha) / beta
+  mpfr_sub(scal, alpha, norm, MPFR_RNDN);
+  mpfr_ui_div(scal, 1, scal, MPFR_RNDN);  // 1 / (alpha - beta)
+  for (std::size_t i = 1; i < x.size(); ++i) mpfr_mul(x[i], x[i], scal, MPFR_RNDN);
+  mpfr_set(alpha, norm, MPFR_RNDN);
+}
 
 }  // namespace lowrank::reference_detail

@@ -35,27 +35,7 @@ struct Work {
   ~Work() { mpfr_clears(w, t, u, tau, scal, norm, (mpfr_ptr)0); }
 };
 
-// A Householder reflector H = I - tau v v^T (v_0 = 1) mapping x = (alpha, tail) to (beta, 0):
-// LAPACK dlarfg's convention. x[0] becomes beta, x[1..] becomes v[1..]; tau is left in `tau`
-// (0 when the tail is already zero: H = I).
-void householder(const std::vector<mpfr_ptr>& x, Work& k) {
-  mpfr_set_zero(k.norm, 1);
-  for (std::size_t i = 1; i < x.size(); ++i) mpfr_fma(k.norm, x[i], x[i], k.norm, rnd);
-  if (mpfr_zero_p(k.norm)) {
-    mpfr_set_zero(k.tau, 1);
-    return;
-  }
-  mpfr_ptr alpha = x[0];
-  mpfr_fma(k.norm, alpha, alpha, k.norm, rnd);
-  mpfr_sqrt(k.norm, k.norm, rnd);
-  if (mpfr_sgn(alpha) >= 0) mpfr_neg(k.norm, k.norm, rnd);  // beta = -sign(alpha) ||x||
-  mpfr_sub(k.tau, k.norm, alpha, rnd);
-  mpfr_div(k.tau, k.tau, k.norm, rnd);  // tau = (beta - alpha) / beta
-  mpfr_sub(k.scal, alpha, k.norm, rnd);
-  mpfr_ui_div(k.scal, 1, k.scal, rnd);  // 1 / (alpha - beta)
-  for (std::size_t i = 1; i < x.size(); ++i) mpfr_mul(x[i], x[i], k.scal, rnd);
-  mpfr_set(alpha, k.norm, rnd);
-}
+void householder(const std::vector<mpfr_ptr>& x, Work& k) { reference_detail::householder(x, k.tau, k.norm, k.scal); }
 
 // Columns c0 .. c1-1 of X, rows r0 .. X.rows()-1: X := (I - tau v v^T) X, v_0 = 1 at row r0 and
 // v[i] at rows r0 + i (one dot and one axpy sweep per column).

@@ -232,17 +232,22 @@ Accumulated<typename Backend::Scalar, matrix_t<Backend>> accumulate(Backend& be,
   return acc;
 }
 
+// The same Accumulated with R and G moved to another matrix type by `move` (host <-> backend).
+template <class M2, class T, class M, class Move> Accumulated<T, M2> rehome(Accumulated<T, M>&& acc, Move&& move) {
+  Accumulated<T, M2> out;
+  out.R = move(std::move(acc.R));
+  out.G = move(std::move(acc.G));
+  out.N = acc.N;
+  out.u_data = acc.u_data;
+  out.seconds = acc.seconds;
+  return out;
+}
+
 // accumulate(), with R or G brought to the host (what a distributed run sends between ranks).
 template <class Backend>
 Accumulated<typename Backend::Scalar> accumulate_to_host(Backend& be, RowBlockSource& X, const SolveOptions& opt) {
-  auto acc = accumulate(be, X, opt);
-  Accumulated<typename Backend::Scalar> h;
-  h.R = detail::to_host(be, std::move(acc.R));
-  h.G = detail::to_host(be, std::move(acc.G));
-  h.N = acc.N;
-  h.u_data = acc.u_data;
-  h.seconds = acc.seconds;
-  return h;
+  return rehome<Mat<typename Backend::Scalar>>(accumulate(be, X, opt),
+                                               [&](matrix_t<Backend>&& M) { return detail::to_host(be, std::move(M)); });
 }
 
 template <class Backend, class AccM>
@@ -647,12 +652,9 @@ Solution<typename Backend::Scalar> solve_accumulated(Backend& be, const Mat<type
     return detail::solve_resident(be, be.upload(W), acc, opt);
   } else {
     static_assert(std::is_same_v<AccM, Mat<T>>, "Accumulated holds the backend's matrices or host ones");
-    Accumulated<T, M> dev;
-    if (acc.R.size()) dev.R = be.upload(acc.R);
-    if (acc.G.size()) dev.G = be.upload(acc.G);
-    dev.N = acc.N;
-    dev.u_data = acc.u_data;
-    dev.seconds = acc.seconds;
+    // Only the factor the method needs goes up (the other one is empty).
+    const Accumulated<T, M> dev =
+        rehome<M>(std::move(acc), [&](Mat<T>&& H) { return H.size() ? be.upload(H) : M(); });
     return detail::solve_resident(be, be.upload(W), dev, opt);
   }
 }
