@@ -13,6 +13,8 @@
 //   stack_r          qr_R([R; rows]) by ?tpqrt (l = n when `rows` is upper triangular, e.g. the
 //                    sqrt(mu) I of the regularization), ?geqrf of the stack when R is not n x n.
 //   svd              ?gesdd, thin; LAPACK's info is recorded and info != 0 throws lowrank::Error.
+//   singular_values  no vectors: ?gesdd (jobz = N) for small matrices, a two-stage reduction
+//                    (band form in level-3 BLAS, then ?gbbrd + ?bdsqr) from kTwoStageValuesMin on.
 //   eigh             ?syevd (ascending); info != 0 throws.
 //   cholesky_lower   ?potrf (lower); false on breakdown (info > 0), as torch.linalg.cholesky fails.
 //   inverse          ?getrf + ?getri (explicit inverse, as torch.linalg.inv); singular throws.
@@ -40,10 +42,24 @@ enum class TpqrtKernel {
   lapack,           // LAPACK's ?tpqrt (panels by ?tpqrt2, level 2)
 };
 
+// The kernel of singular_values (no vectors: the numerical rank of X from R): the same backward
+// error bound either way (orthogonal transformations only), different speed.
+enum class SvdValuesKernel {
+  automatic,  // two_stage when min(m, n) >= kTwoStageValuesMin, gesdd below
+  gesdd,      // ?gesdd, jobz = N (one-stage ?gebrd: half its flops in matrix-vector products)
+  two_stage,  // band reduction in level-3 BLAS, then ?gbbrd + ?bdsqr (src/two_stage_values.hpp)
+};
+// Where the two-stage reduction starts to win, measured on the 2-core VM (bench/results/cpu.md):
+// at n = 1024 both take ~0.15-0.25 s; at n = 2048 the two-stage one 1.1 s against 1.7 s, at
+// n = 4096 6.6 s against 14.5 s.
+inline constexpr Index kTwoStageValuesMin = 1024;
+
 struct CpuOptions {
   bool in_memory_qr = false;  // accumulate_r: one geqrf of the whole X^T instead of streaming TSQR
   TpqrtKernel tpqrt = TpqrtKernel::recursive_panel;
   Index tpqrt_nb = 0;         // panel width; 0 picks min(n, 256) (recursive panel), min(n, 64) (?tpqrt)
+  SvdValuesKernel values_kernel = SvdValuesKernel::automatic;
+  Index values_band = 0;      // two-stage bandwidth; 0 picks 32 for min(m, n) <= 2048, 48 above
 };
 
 struct CpuKernelStats {
@@ -74,7 +90,7 @@ template <class T> class CpuBackend : public HostMatrixOps<T> {
   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);
   ThinSvd<T> svd(const Mat<T>& M);
   SymEig<T> eigh(const Mat<T>& G);
-  Vec<T> singular_values(const Mat<T>& M);  // ?gesdd, jobz = N: no vectors
+  Vec<T> singular_values(const Mat<T>& M);  // no vectors: ?gesdd jobz = N or two-stage (SvdValuesKernel)
   Vec<T> eigenvalues(const Mat<T>& G);      // ?syevd, jobz = N: no vectors
   bool cholesky_lower(const Mat<T>& G, Mat<T>& L);
   Mat<T> inverse(const Mat<T>& M);
