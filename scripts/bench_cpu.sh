@@ -72,6 +72,13 @@ for (g, name, shape), (t, gf, peak, _) in rows.items():
         if syrk: extra.append(f"{t / syrk[0]:.2f}x the time of syrk+potrf")
         lines.append(f"- streaming TSQR, {shape}: {gf:.1f} GFLOP/s = **{peak:.0f}% of the dgemm peak** (target >= 80%; "
                      + "; ".join(extra) + ")")
+for (g, name, shape), (t, gf, peak, _) in rows.items():
+    if g == "values" and name.startswith("svd-values-2stage"):
+        one = rows.get(("values", name.replace("2stage", "gesdd"), shape))
+        dt = "float32" if name.endswith("-f32") else "float64"
+        if one:
+            lines.append(f"- rank of X (values-only SVD of R), {dt}, {shape}: two-stage {t:.3f} s vs ?gesdd {one[0]:.3f} s "
+                         f"= **{one[0] / t:.2f}x faster** (used from n = 1024 on)")
 for (g, name, shape), (t, gf, peak, notes) in rows.items():
     if g == "e2e" and name in ("coala", "coala-f32"):
         dt = "float32" if name.endswith("-f32") else "float64"

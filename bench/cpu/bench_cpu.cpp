@@ -7,6 +7,8 @@
 //           flops: geqrf 2Nn^2 - 2n^3/3 for both QRs; syrk Nn(n+1) + potrf n^3/3.
 //           accuracy: ||R^T R - X X^T||_F / (||X||_2 ||X||_F) (X X^T by dsyrk in double; for
 //           syrk+potrf, L L^T in place of R^T R).
+//   values/* the rank step's values-only SVD of R: ?gesdd (jobz = N) vs the two-stage reduction.
+//           flops 8n^3/3 for both; accuracy max_i |s_i - s_i(?gesdd)| / (n u ||R||_F) (<= 30).
 //   e2e/*   lowrank::solve (the driver) with CpuBackend<double>: coala vs svd-llm.
 //           accuracy: relative objective f / f_coala - 1 and ||W'_svdllm - W'_coala||_F / ||W||_F.
 // X^T = Z diag(d) with Z Gaussian and d geometric from 1 to 1e-3 (kappa(X) ~ 1e3): well within
@@ -19,6 +21,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -155,6 +158,45 @@ void BM_qr(benchmark::State& st) {
   }
 }
 
+// The numerical rank's values-only SVD of R (the driver's x_rank_step), the two kernels side by
+// side: ?gesdd (jobz = N) and the two-stage reduction. R = the triangular factor of a 2n x n X of
+// the same kind (untimed). accuracy: max_i |s_i - s_i(?gesdd)| / (n u ||R||_F), judged against
+// LAPACK's threshold 30 (both are backward stable: each value moves by <= c n u ||R||_F).
+template <class T> void BM_values(benchmark::State& st) {
+  const Index n = st.range(0);
+  const bool two_stage = st.range(1) == 1, single = std::is_same_v<T, float>;
+  static std::map<Index, std::pair<Mat<T>, Vec<T>>> cache_r;  // R and its ?gesdd values
+  if (!cache_r.count(n)) {
+    cache_r.clear();
+    MatrixXd X = make_x(2 * n, n, 500 + n);
+    std::vector<double> tau(static_cast<std::size_t>(n));
+    LAPACKE_dgeqrf(LAPACK_COL_MAJOR, int(2 * n), int(n), X.data(), int(2 * n), tau.data());
+    const Mat<T> R = MatrixXd(X.topRows(n).triangularView<Eigen::Upper>()).cast<T>();
+    CpuOptions o;
+    o.values_kernel = SvdValuesKernel::gesdd;
+    CpuBackend<T> be(o);
+    cache_r[n] = {R, be.singular_values(R)};
+  }
+  const auto& [R, ref] = cache_r[n];
+  Row& r = row("values", std::string(two_stage ? "svd-values-2stage" : "svd-values-gesdd") + (single ? "-f32" : ""),
+               "n=" + std::to_string(n));
+  r.single = single;
+  r.flops = 8.0 * double(n) * n * n / 3.0;  // 4 p q^2 - 4 q^3 / 3 at p = q = n, the same count for both
+  r.bound = 30;
+  const double scale = double(n) * double(std::numeric_limits<T>::epsilon()) / 2 * double(R.norm());
+  for (auto _ : st) {
+    CpuOptions o;
+    o.values_kernel = two_stage ? SvdValuesKernel::two_stage : SvdValuesKernel::gesdd;
+    CpuBackend<T> be(o);
+    const double t0 = now();
+    const Vec<T> s = be.singular_values(R);
+    const double t = now() - t0;
+    st.SetIterationTime(t);
+    r.seconds.push_back(t);
+    r.acc["|ds|/(n u |R|F)"] = double((s - ref).cwiseAbs().maxCoeff()) / scale;
+  }
+}
+
 template <class T> void BM_e2e(benchmark::State& st) {
   const Index n = st.range(0), N = st.range(1) * n, m = st.range(2) * n / 10, variant = st.range(3);
   const Data& d = data(N, n);
@@ -219,9 +261,14 @@ void print_table() {
       out.verdict = ratio <= 1 ? "ok" : "failed";
       sum.add(out.verdict);
     }
+    if (!std::isnan(r.bound) && r.acc.count("|ds|/(n u |R|F)")) {
+      out.verdict = r.acc.at("|ds|/(n u |R|F)") <= r.bound ? "ok" : "failed";
+      sum.add(out.verdict);
+    }
     std::printf("%s\n", format_row(out).c_str());
   }
-  std::printf("%s\n", sum.line("accuracy of the QR rows against 2 n u ||X||_2 ||X||_F").c_str());
+  std::printf("%s\n", sum.line("accuracy of the QR rows against 2 n u ||X||_2 ||X||_F and of the values rows "
+                               "against 30 n u ||R||_F").c_str());
 }
 
 }  // namespace
@@ -236,6 +283,14 @@ int main(int argc, char** argv) {
   for (auto [n, f] : qr_shapes)
     for (int v : {0, 3, 1, 2})  // the two TSQR kernels side by side
       benchmark::RegisterBenchmark("qr", BM_qr)->Args({n, f, v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  // values: the rank step's values-only SVD of R, ?gesdd and two-stage side by side.
+  std::vector<Index> values_n = quick ? std::vector<Index>{256} : std::vector<Index>{1024, 2048};
+  if (!quick && std::getenv("LOWRANK_BENCH_LARGE")) values_n.push_back(4096);
+  for (Index n : values_n)
+    for (int v : {0, 1}) {
+      benchmark::RegisterBenchmark("values", BM_values<double>)->Args({n, v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark("values-f32", BM_values<float>)->Args({n, v})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    }
   // e2e: n, N/n, m*10/n (10: m = n, 27: m = 2.7 n), variant
   std::vector<std::array<Index, 3>> e2e = quick ? std::vector<std::array<Index, 3>>{{256, 8, 10}}
                                                 : std::vector<std::array<Index, 3>>{{1024, 8, 10}, {1024, 8, 27}, {1024, 64, 10},
