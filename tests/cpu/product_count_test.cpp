@@ -12,6 +12,7 @@
 
 #include "lowrank/core/driver.hpp"
 #include "lowrank/core/random.hpp"
+#include "lowrank/dynamics/trainer.hpp"
 #include "lowrank/fast/cpu_backend.hpp"
 
 namespace counting {
@@ -278,8 +279,15 @@ class OpaqueBackend {
   double squared_norm(const Opaque& M) { return cpu_.squared_norm(M.m_); }
   double dot(const Opaque& A, const Opaque& B) { return cpu_.dot(A.m_, B.m_); }
   bool all_finite(const Opaque& M) { return cpu_.all_finite(M.m_); }
+  // the trainer's (dynamics/trainer.hpp)
+  void axpby(double alpha, const Opaque& X, double beta, Opaque& Y) { cpu_.axpby(alpha, X.m_, beta, Y.m_); }
+  lowrank::ResidualSums<double> masked_residual(const Opaque& P, const Opaque& Phi, const Opaque& mask, double c,
+                                                Opaque& E) {
+    ++residuals;
+    return cpu_.masked_residual(P.m_, Phi.m_, mask.m_, c, E.m_);
+  }
 
-  int uploads = 0, downloads = 0;
+  int uploads = 0, downloads = 0, residuals = 0;
   double up_elements = 0, down_elements = 0;
   Index largest_vector = 0;  // the longest vector any operation returned
 
@@ -290,7 +298,7 @@ class OpaqueBackend {
   }
   lowrank::CpuBackend<double> cpu_;
 };
-static_assert(lowrank::check_solve_backend<OpaqueBackend>());
+static_assert(lowrank::check_solve_backend<OpaqueBackend>() && lowrank::check_train_backend<OpaqueBackend>());
 static_assert(!lowrank::host_resident_v<OpaqueBackend>);
 
 TEST(DeviceResident, OnlyWGoesUpAndOnlyABAndVectorsComeDownInAnyMethod) {
@@ -337,6 +345,84 @@ TEST(DeviceResident, AHostAccumulatedIsUploadedOnce) {
   EXPECT_EQ(be.downloads, 2);
   const lowrank::Solution<double> d = lowrank::solve_accumulated(cpu, W, std::move(host), opt);
   EXPECT_EQ((s.A - d.A).cwiseAbs().maxCoeff(), 0.0);
+}
+
+// ---- device residency of the deep-factorization trainer (dynamics/trainer.hpp) ----
+
+// The problems of the dynamics suite: completion (a mask), full observation, Deep LoRA; full-width
+// and compressed networks.
+struct TrainCase {
+  const char* what;
+  lowrank::dynamics::Config cfg;
+};
+std::vector<TrainCase> train_cases() {
+  lowrank::dynamics::Config base;
+  base.depth = 3, base.width = 20, base.rank = 2, base.eps = 0.3, base.eta = 2.0, base.weight_decay = 1e-4;
+  base.seed = 5, base.record_every = 1000, base.invariant = true;
+  std::vector<TrainCase> out;
+  for (bool compressed : {false, true}) {
+    lowrank::dynamics::Config c = base;
+    c.compressed = compressed;
+    c.observed = 0.5;
+    out.push_back({compressed ? "completion, compressed" : "completion, full", c});
+    c.observed = 1.0;
+    out.push_back({compressed ? "full observation, compressed" : "full observation, full", c});
+    c.lora_samples = 12, c.eta = 0.7;
+    out.push_back({compressed ? "Deep LoRA, compressed" : "Deep LoRA, full", c});
+  }
+  return out;
+}
+
+// A step moves no matrix across the seam: the transfers of a run do not depend on its number of
+// steps (setup, the start, the compression and the final product only), each step is one
+// masked_residual (or the LoRA residual's products), and the result is CpuBackend<double>'s, bit
+// for bit. An observer's product and layers come down at recorded steps only.
+TEST(DeviceResident, TrainingStepsMoveNoMatrixAndMatchTheHostBitForBit) {
+  for (const TrainCase& tc : train_cases()) {
+    const lowrank::dynamics::ProblemData data = lowrank::dynamics::make_problem(tc.cfg);
+    int up[2], down[2];
+    int k = 0;
+    for (long steps : {4L, 24L}) {
+      lowrank::dynamics::Config cfg = tc.cfg;
+      cfg.steps = steps;
+      OpaqueBackend be;
+      const auto res = lowrank::dynamics::train(be, cfg, data);
+      up[k] = be.uploads, down[k] = be.downloads;
+      // One per evaluation: steps + 1, and the compression's evaluation of the start.
+      if (tc.cfg.lora_samples == 0) {
+        EXPECT_EQ(be.residuals, steps + 1 + (cfg.compressed ? 1 : 0)) << tc.what;
+      }
+      lowrank::CpuBackend<double> cpu;
+      const auto ref = lowrank::dynamics::train(cpu, cfg, data);
+      ASSERT_EQ(res.curve.size(), ref.curve.size()) << tc.what;
+      for (std::size_t i = 0; i < ref.curve.size(); ++i) {
+        EXPECT_EQ(res.curve[i].loss, ref.curve[i].loss) << tc.what << ", record " << i;
+        EXPECT_EQ(res.curve[i].recovery_error, ref.curve[i].recovery_error) << tc.what << ", record " << i;
+        if (!std::isnan(ref.curve[i].max_invariant_dev)) {
+          EXPECT_EQ(res.curve[i].max_invariant_dev, ref.curve[i].max_invariant_dev) << tc.what;
+        }
+      }
+      EXPECT_EQ((res.product - ref.product).cwiseAbs().maxCoeff(), 0.0) << tc.what << ", " << steps << " steps";
+      ++k;
+    }
+    EXPECT_EQ(up[0], up[1]) << tc.what << ": uploads grow with the number of steps";
+    EXPECT_EQ(down[0], down[1]) << tc.what << ": downloads grow with the number of steps";
+    EXPECT_GE(down[0], 1) << tc.what << ": the product comes down at the end";
+
+    // With an observer: the product (and a full run's L layers) come down at each recorded step.
+    lowrank::dynamics::Config cfg = tc.cfg;
+    cfg.steps = 6, cfg.record_every = 2;  // records at 0, 2, 4, 6
+    OpaqueBackend be;
+    int seen = 0;
+    lowrank::dynamics::train(be, cfg, data, [&](const lowrank::dynamics::Snapshot<double>& snap) {
+      ++seen;
+      EXPECT_EQ(snap.product.rows(), cfg.width);
+      EXPECT_EQ(snap.layers != nullptr, !cfg.compressed);
+    });
+    EXPECT_EQ(seen, 4) << tc.what;
+    const int per_record = 1 + (cfg.compressed ? 0 : int(cfg.depth));
+    EXPECT_EQ(be.downloads, down[0] + 4 * per_record) << tc.what;
+  }
 }
 
 }  // namespace

@@ -467,5 +467,48 @@ TYPED_TEST(CudaBackendTest, DeviceMatrixOperationsMatchTheHostOnes) {
   EXPECT_LE((Lh * Lh.transpose() - Gd).norm() / (Gd.norm() * double(n) * this->u()), kThreshold);
 }
 
+// The trainer's element-wise pieces on the device against HostMatrixOps. axpby: each element is
+// alpha x + beta y with at most two roundings either way (cuBLAS may fuse), so within 2 u (|alpha x|
+// + |beta y|). masked_residual: E is exact-equal up to one rounding of c mx (the same operations);
+// the sums are summed in double on the device (in T on the host): within (k - 1) u_T of sum |terms|.
+TYPED_TEST(CudaBackendTest, TrainerStepOperationsMatchTheHostOnes) {
+  using T = TypeParam;
+  SplitMixRng rng(29);
+  const Index d = 41;
+  const Mat<T> X = gaussian(d, d, rng).cast<T>(), Y = gaussian(d, d, rng).cast<T>();
+  HostMatrixOps<T> host;
+  CudaBackend<T> be;
+  const T alpha(-0.37), beta(0.91);
+  Mat<T> Yh = Y;
+  host.axpby(alpha, X, beta, Yh);
+  DeviceMatrix<T> Yd = be.upload(Y);
+  be.axpby(alpha, be.upload(X), beta, Yd);
+  const Mat<T> scale = (alpha * X).cwiseAbs() + (beta * Y).cwiseAbs();
+  EXPECT_LE(((be.download(Yd) - Yh).cwiseAbs() - T(2 * this->u()) * scale).maxCoeff(), T(0));
+  DeviceMatrix<T> wrong = be.zeros(d, d + 1);
+  EXPECT_THROW(be.axpby(alpha, be.upload(X), beta, wrong), Error);
+
+  const Mat<T> P = gaussian(d, d, rng).cast<T>(), Phi = gaussian(d, d, rng).cast<T>();
+  Mat<T> mask(d, d);
+  for (Index j = 0; j < d; ++j)
+    for (Index i = 0; i < d; ++i) mask(i, j) = rng.uniform() < 0.4 ? T(1) : T(0);
+  const T c(1.0 / 700);
+  for (bool full : {true, false}) {
+    const Mat<T> Mh = full ? Mat<T>() : mask;
+    Mat<T> Eh;
+    const ResidualSums<T> rh = host.masked_residual(P, Phi, Mh, c, Eh);
+    DeviceMatrix<T> Ed;
+    const ResidualSums<T> rd =
+        be.masked_residual(be.upload(P), be.upload(Phi), full ? DeviceMatrix<T>() : be.upload(Mh), c, Ed);
+    const Mat<T> Edh = be.download(Ed);
+    EXPECT_LE((Edh - Eh).cwiseAbs().maxCoeff(), this->u() * Eh.cwiseAbs().maxCoeff()) << (full ? "full" : "masked");
+    const double k = double(d * d);
+    EXPECT_LE(std::abs(double(rd.seen) - double(rh.seen)), 2.0 * k * this->u() * double(rh.seen));
+    EXPECT_LE(std::abs(double(rd.unseen) - double(rh.unseen)), 2.0 * k * this->u() * double(rh.unseen));
+  }
+  DeviceMatrix<T> E;
+  EXPECT_THROW(be.masked_residual(be.upload(P), be.upload(Phi), be.zeros(d, d - 1), c, E), Error);
+}
+
 }  // namespace
 }  // namespace lowrank

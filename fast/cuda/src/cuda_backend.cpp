@@ -182,6 +182,15 @@ cublasStatus_t transpose_into(cublasHandle_t h, int64_t m, int64_t n, const doub
   const double one = 1, zero = 0;
   return cublasDgeam_64(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, &one, A, lda, &zero, C, ldc, C, ldc);
 }
+// C = alpha A + beta B (no transposes); C = B with ldc = ldb is cuBLAS's documented in-place form.
+cublasStatus_t geam_nn(cublasHandle_t h, int64_t m, int64_t n, float alpha, const float* A, int64_t lda, float beta,
+                       const float* B, int64_t ldb, float* C, int64_t ldc) {
+  return cublasSgeam_64(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, &alpha, A, lda, &beta, B, ldb, C, ldc);
+}
+cublasStatus_t geam_nn(cublasHandle_t h, int64_t m, int64_t n, double alpha, const double* A, int64_t lda,
+                       double beta, const double* B, int64_t ldb, double* C, int64_t ldc) {
+  return cublasDgeam_64(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, &alpha, A, lda, &beta, B, ldb, C, ldc);
+}
 cublasStatus_t nrm2(cublasHandle_t h, int64_t n, const float* x, float* out) { return cublasSnrm2_64(h, n, x, 1, out); }
 cublasStatus_t nrm2(cublasHandle_t h, int64_t n, const double* x, double* out) { return cublasDnrm2_64(h, n, x, 1, out); }
 // A = diag(x) A (left) or A diag(x) (right), in place (cuBLAS allows C = A with ldc = lda).
@@ -912,6 +921,37 @@ template <class T> T CudaBackend<T>::dot(const DeviceMatrix<T>& A, const DeviceM
 }
 template <class T> bool CudaBackend<T>::all_finite(const DeviceMatrix<T>& M) {
   return impl_->all_finite(M.data(), M.size());
+}
+template <class T> void CudaBackend<T>::axpby(T alpha, const DeviceMatrix<T>& X, T beta, DeviceMatrix<T>& Y) {
+  if (X.rows() != Y.rows() || X.cols() != Y.cols())
+    throw Error("axpby: " + shape_str(X.rows(), X.cols()) + " into " + shape_str(Y.rows(), Y.cols()));
+  if (Y.size() == 0) return;
+  // C = alpha X + beta Y with C = Y: cuBLAS's documented in-place form (C = B, ldc = ldb, op N).
+  LR_CHECK(geam_nn(impl_->blas, Y.rows(), Y.cols(), alpha, X.data(), X.rows(), beta, Y.data(), Y.rows(), Y.data(),
+                   Y.rows()));
+}
+template <class T>
+ResidualSums<T> CudaBackend<T>::masked_residual(const DeviceMatrix<T>& P, const DeviceMatrix<T>& Phi,
+                                                const DeviceMatrix<T>& mask, T c, DeviceMatrix<T>& E) {
+  const bool full = mask.size() == 0;
+  if (P.rows() != Phi.rows() || P.cols() != Phi.cols() ||
+      (!full && (mask.rows() != P.rows() || mask.cols() != P.cols())))
+    throw Error("masked_residual: P " + shape_str(P.rows(), P.cols()) + ", Phi " + shape_str(Phi.rows(), Phi.cols()) +
+                ", mask " + shape_str(mask.rows(), mask.cols()));
+  if (E.rows() != P.rows() || E.cols() != P.cols()) E = DeviceMatrix<T>::allocate(P.rows(), P.cols());
+  if (P.size() == 0) return {T(0), T(0)};
+  const unsigned blocks = cuda_kernels::residual_blocks(P.size());
+  DeviceBuffer<double> partial(2 * std::size_t(blocks));
+  cuda_kernels::masked_residual(P.data(), Phi.data(), full ? nullptr : mask.data(), c, E.data(), P.size(),
+                                partial.get(), impl_->compute);
+  LR_LAUNCHED("masked_residual");
+  std::vector<double> h(2 * std::size_t(blocks));
+  LR_CHECK(cudaMemcpyAsync(h.data(), partial.get(), sizeof(double) * h.size(), cudaMemcpyDeviceToHost,
+                           impl_->compute));
+  impl_->sync();
+  double seen = 0, unseen = 0;
+  for (unsigned b = 0; b < blocks; ++b) seen += h[2 * b], unseen += h[2 * b + 1];
+  return {T(seen), T(unseen)};
 }
 
 template <class T> DeviceMatrix<T> CudaBackend<T>::stack_r(const DeviceMatrix<T>& R, const DeviceMatrix<T>& rows) {

@@ -67,7 +67,48 @@ template <class T> __global__ void count_nonfinite_kernel(const T* a, std::int64
 
 unsigned grid1(std::int64_t n, unsigned block) { return unsigned((n + block - 1) / block); }
 
+constexpr int residual_threads = 256;
+template <class T>
+__global__ void masked_residual_kernel(const T* p, const T* phi, const T* m, T c, T* e, std::int64_t count,
+                                       double* partial) {
+  double seen = 0, unseen = 0;
+  for (std::int64_t k = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < count;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const T x = p[k] - phi[k];
+    const T mx = m ? m[k] * x : x;  // m is exactly 0 or 1
+    e[k] = c * mx;
+    seen += double(mx) * double(x);
+    unseen += double(x - mx) * double(x);
+  }
+  __shared__ double part[2][residual_threads];
+  part[0][threadIdx.x] = seen;
+  part[1][threadIdx.x] = unseen;
+  __syncthreads();
+  for (int s = residual_threads / 2; s > 0; s >>= 1) {
+    if (int(threadIdx.x) < s) {
+      part[0][threadIdx.x] += part[0][threadIdx.x + s];
+      part[1][threadIdx.x] += part[1][threadIdx.x + s];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    partial[2 * blockIdx.x] = part[0][0];
+    partial[2 * blockIdx.x + 1] = part[1][0];
+  }
+}
+
 }  // namespace
+
+unsigned residual_blocks(std::int64_t count) {
+  return count <= 0 ? 0u : std::min<unsigned>(grid1(count, residual_threads), 1024u);
+}
+
+template <class T>
+void masked_residual(const T* p, const T* phi, const T* m, T c, T* e, std::int64_t count, double* partial,
+                     cudaStream_t stream) {
+  if (count <= 0) return;
+  masked_residual_kernel<T><<<residual_blocks(count), residual_threads, 0, stream>>>(p, phi, m, c, e, count, partial);
+}
 
 template <class T>
 void take_upper(const T* src, std::int64_t lds, std::int64_t k, T* dst, std::int64_t ldd, std::int64_t rows,
@@ -123,6 +164,10 @@ template void column_sq_norms<float>(const float*, std::int64_t, std::int64_t, s
 template void column_sq_norms<double>(const double*, std::int64_t, std::int64_t, std::int64_t, double*, cudaStream_t);
 template void count_nonfinite<float>(const float*, std::int64_t, unsigned long long*, cudaStream_t);
 template void count_nonfinite<double>(const double*, std::int64_t, unsigned long long*, cudaStream_t);
+template void masked_residual<float>(const float*, const float*, const float*, float, float*, std::int64_t, double*,
+                                     cudaStream_t);
+template void masked_residual<double>(const double*, const double*, const double*, double, double*, std::int64_t,
+                                      double*, cudaStream_t);
 template void fill_pattern<float>(float*, std::int64_t, std::uint64_t, cudaStream_t);
 template void fill_pattern<double>(double*, std::int64_t, std::uint64_t, cudaStream_t);
 

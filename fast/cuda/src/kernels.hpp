@@ -29,6 +29,16 @@ void column_sq_norms(const T* A, std::int64_t rows, std::int64_t cols, std::int6
 template <class T>
 void count_nonfinite(const T* a, std::int64_t count, unsigned long long* out, cudaStream_t stream);
 
+// The trainer's masked residual (core/backend.hpp masked_residual): e[k] = c m[k] (p[k] - phi[k])
+// (m == nullptr: all ones) over k < count, and per thread block the partial sums of
+// m (p - phi)^2 and (1 - m) (p - phi)^2 in double, written to partial[2 b], partial[2 b + 1] for
+// b < blocks (a fixed grid and a tree in shared memory: the same bits on every run; the caller adds
+// the partials in order). blocks = residual_blocks(count).
+unsigned residual_blocks(std::int64_t count);
+template <class T>
+void masked_residual(const T* p, const T* phi, const T* m, T c, T* e, std::int64_t count, double* partial,
+                     cudaStream_t stream);
+
 // a[i] = a deterministic pseudo-random value in [-1, 1) (benchmark operands; not zeros, which
 // would lower the power draw and flatter the clock).
 template <class T> void fill_pattern(T* a, std::int64_t count, std::uint64_t seed, cudaStream_t stream);

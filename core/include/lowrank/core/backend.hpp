@@ -1,7 +1,7 @@
 #pragma once
 // The backend seam: what a linear-algebra backend provides, in one place, checked at compile time.
 // The one driver (driver.hpp) runs every method over it; the deep-factorization trainer
-// (dynamics/trainer.hpp) uses its gemm and svd. Backends: ReferenceBackend (MPFR, reference/),
+// (dynamics/trainer.hpp) its products, SVD and two element-wise step operations. Backends: ReferenceBackend (MPFR, reference/),
 // CpuBackend<float|double> (LAPACK/OpenBLAS, fast/cpu), CudaBackend<float|double> (cuSOLVER/cuBLAS,
 // fast/cuda); each states check_solve_backend<B>() and check_train_backend<B>() in a static_assert
 // beside its definition, and the driver and the trainer assert them again where they are used.
@@ -45,7 +45,17 @@
 // vectors):
 //   Vec<T> singular_values(const Matrix& M);                      // descending
 //   Vec<T> eigenvalues(const Matrix& G);                          // ascending
-// A training backend (dynamics/) provides Scalar, and svd and gemm on host matrices (Mat<T>).
+// A training backend (dynamics/trainer.hpp) is a solve backend's Scalar, Matrix, svd, gemm, the
+// moves, copy, left_cols, squared_norm (and singular_values, optional, as above), plus the two
+// element-wise pieces of a gradient step (one pass over d^2 numbers each):
+//   void axpby(T alpha, const Matrix& X, T beta, Matrix& Y);   // Y = alpha X + beta Y, X != Y
+//   ResidualSums<T> masked_residual(const Matrix& P, const Matrix& Phi, const Matrix& mask, T c,
+//                                   Matrix& E);
+//     // E = c mask .* (P - Phi), mask's entries exactly 0 or 1 (an empty mask: all ones);
+//     // returns sum mask .* (P - Phi)^2 and sum (1 - mask) .* (P - Phi)^2 (the latter = the
+//     // former under an empty mask)
+// The trainer holds Matrix values from the upload of the start to the download of the product, so
+// a step on a device backend moves nothing but the two sums.
 //
 // Errors: an operation that fails on the data it was given (a NaN reaching an SVD, LAPACK's
 // info != 0) throws lowrank::Breakdown or Error (error.hpp); cholesky_lower reports an indefinite
@@ -75,6 +85,11 @@ template <class T, class M> ThinSvd<T, M> oriented_svd(M U, Vec<T> s, M V, bool 
 template <class T, class M = Mat<T>> struct SymEig {
   Vec<T> values;  // ascending
   M vectors;      // columns
+};
+
+// What masked_residual returns: the squared residual on the observed and on the unobserved entries.
+template <class T> struct ResidualSums {
+  T seen, unseen;
 };
 
 namespace backend_ops {
@@ -117,9 +132,10 @@ template <class B> using dot = decltype(be<B>().dot(cm<B>(), cm<B>()));
 template <class B> using all_finite = decltype(be<B>().all_finite(cm<B>()));
 template <class B> using rows = decltype(cm<B>().rows());
 template <class B> using cols = decltype(cm<B>().cols());
-// the trainer's, on host matrices
-template <class B> using host_svd = decltype(be<B>().svd(chm<B>()));
-template <class B> using host_gemm = decltype(be<B>().gemm(false, false, cs<B>(), chm<B>(), chm<B>(), cs<B>(), hm<B>()));
+// the trainer's element-wise pieces
+template <class B> using axpby = decltype(be<B>().axpby(cs<B>(), cm<B>(), cs<B>(), m<B>()));
+template <class B>
+using masked_residual = decltype(be<B>().masked_residual(cm<B>(), cm<B>(), cm<B>(), cs<B>(), m<B>()));
 
 // provides<Op, B, R>: B has operation Op and it returns exactly R.
 template <template <class> class Op, class B, class R, class = void> struct provides : std::false_type {};
@@ -186,14 +202,27 @@ template <class B> constexpr bool check_solve_backend() {
   return true;
 }
 
-// True when B can run the deep-factorization trainer (dynamics/trainer.hpp), on host matrices.
+// True when B can run the deep-factorization trainer (dynamics/trainer.hpp) on its own matrices.
 template <class B> constexpr bool check_train_backend() {
   namespace o = backend_ops;
   static_assert(o::has_scalar<B>::value, "a backend declares `using Scalar = T;`");
+  static_assert(o::has_matrix<B>::value, "a backend declares `using Matrix = ...;` (Mat<T> on the host)");
   using T = typename B::Scalar;
-  static_assert(o::provides<o::host_svd, B, ThinSvd<T>>::value, "backend: ThinSvd<T> svd(const Mat<T>&)");
-  static_assert(o::provides<o::host_gemm, B, void>::value,
-                "backend: void gemm(bool, bool, T alpha, const Mat<T>&, const Mat<T>&, T beta, Mat<T>&)");
+  using M = typename B::Matrix;
+  static_assert(o::provides<o::svd, B, ThinSvd<T, M>>::value, "backend: ThinSvd<T, Matrix> svd(const Matrix&)");
+  static_assert(o::provides<o::gemm, B, void>::value,
+                "backend: void gemm(bool, bool, T alpha, const Matrix&, const Matrix&, T beta, Matrix&)");
+  static_assert(o::provides<o::upload, B, M>::value, "backend: Matrix upload(const Mat<T>&)");
+  static_assert(o::provides<o::download, B, Mat<T>>::value, "backend: Mat<T> download(const Matrix&)");
+  static_assert(o::provides<o::copy, B, M>::value, "backend: Matrix copy(const Matrix&)");
+  static_assert(o::provides<o::left_cols, B, M>::value, "backend: Matrix left_cols(const Matrix&, Index)");
+  static_assert(o::provides<o::squared_norm, B, T>::value, "backend: T squared_norm(const Matrix&)");
+  static_assert(o::provides<o::axpby, B, void>::value, "backend: void axpby(T, const Matrix&, T, Matrix&)");
+  static_assert(o::provides<o::masked_residual, B, ResidualSums<T>>::value,
+                "backend: ResidualSums<T> masked_residual(const Matrix& P, const Matrix& Phi, const Matrix& mask, T c, "
+                "Matrix& E)");
+  static_assert(!has_singular_values_v<B> || o::provides<o::singular_values, B, Vec<T>>::value,
+                "backend: the optional singular_values(const Matrix&) returns Vec<T>");
   return true;
 }
 

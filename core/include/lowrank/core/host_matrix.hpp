@@ -6,6 +6,7 @@
 // references); everything else is one Eigen expression of O(m n) work.
 #include <vector>
 
+#include "lowrank/core/backend.hpp"
 #include "lowrank/core/error.hpp"
 #include "lowrank/core/matrix.hpp"
 #include "lowrank/core/scalar.hpp"
@@ -60,6 +61,45 @@ template <class T> class HostMatrixOps {
     return A.cwiseProduct(B).sum();
   }
   bool all_finite(const Mat<T>& M) const { return M.allFinite(); }
+  // The trainer's pieces (backend.hpp). Y = alpha X + beta Y, each element fl(fl(alpha x) + fl(beta y)).
+  void axpby(const T& alpha, const Mat<T>& X, const T& beta, Mat<T>& Y) const {
+    if (X.rows() != Y.rows() || X.cols() != Y.cols())
+      throw Error("axpby: " + shape_str(X.rows(), X.cols()) + " into " + shape_str(Y.rows(), Y.cols()));
+    Y = alpha * X + beta * Y;
+  }
+  // E = c mask .* (P - Phi) and the two sums of squares, in one pass over the d^2 entries (at
+  // d = 1000 this pass, not the O(d^2 r) products, is most of a compressed step).
+  ResidualSums<T> masked_residual(const Mat<T>& P, const Mat<T>& Phi, const Mat<T>& mask, const T& c,
+                                  Mat<T>& E) const {
+    const bool full = mask.size() == 0;
+    if (P.rows() != Phi.rows() || P.cols() != Phi.cols() ||
+        (!full && (mask.rows() != P.rows() || mask.cols() != P.cols())))
+      throw Error("masked_residual: P " + shape_str(P.rows(), P.cols()) + ", Phi " + shape_str(Phi.rows(), Phi.cols()) +
+                  ", mask " + shape_str(mask.rows(), mask.cols()));
+    E.resize(P.rows(), P.cols());
+    const Index n = P.size();
+    const T* p = P.data();
+    const T* phi = Phi.data();
+    T* e = E.data();
+    T seen(0), unseen(0);
+    if (full) {
+      for (Index k = 0; k < n; ++k) {
+        const T x = p[k] - phi[k];
+        seen += x * x;
+        e[k] = c * x;
+      }
+      unseen = seen;
+    } else {
+      const T* m = mask.data();
+      for (Index k = 0; k < n; ++k) {
+        const T x = p[k] - phi[k], mx = m[k] * x;  // m is exactly 0 or 1
+        seen += mx * x;
+        unseen += (x - mx) * x;
+        e[k] = c * mx;
+      }
+    }
+    return {seen, unseen};
+  }
 
  private:
   static void check_len(const char* what, Index got, Index want) {

@@ -1,10 +1,15 @@
 #pragma once
 // Deep matrix factorization by plain gradient descent, full width and compressed (MATH.md
-// section 2), written once over a linear-algebra backend: Scalar, gemm and svd of the seam in
-// lowrank/core/backend.hpp (check_train_backend). ReferenceBackend (mpreal), CpuBackend<float/double> (cblas_?gemm, ?gesdd) provide them. Every
-// product of two matrices goes through gemm; elementwise work (mask, residual, updates: O(d^2))
-// is Eigen on T; the orthogonalizations (one QR per layer at the start, one d x 2r QR for the
-// compression) are Eigen's HouseholderQR on T.
+// section 2), written once over the backend seam of lowrank/core/backend.hpp (check_train_backend):
+// ReferenceBackend (mpreal), CpuBackend<float|double> (cblas_?gemm, ?gesdd) and CudaBackend
+// (cuBLAS, cuSOLVER, on device matrices). The trainers hold the backend's matrices (Matrix): the
+// layers, the target, the mask and the residual live where the backend computes, every product is
+// the backend's gemm and the element-wise work of a step (the masked residual, the updates) its
+// masked_residual and axpby, so a step moves nothing between host and device but two sums. What
+// runs on the host, once: the problem (make_setup: the target's and Deep LoRA's products through
+// the backend, then brought back), the orthogonalizations (one QR per layer at the start, one
+// d x 2r QR for the compression, Eigen's HouseholderQR on T), and at recorded steps the product
+// and layers an observer asks for (downloaded only then).
 //
 // Why the reference runs this in MPFR: the invariance theorem is an identity of exact
 // arithmetic (d - 2r singular values of every layer equal rho(t)); at p bits the computed
@@ -59,13 +64,44 @@ template <class T> Mat<T> orthonormal(const Mat<T>& B, const char* what) {
   return q;
 }
 
+// A host matrix as the backend sees it: the matrix itself for a host backend (no copy), an
+// uploaded copy otherwise (an empty one stays empty, not uploaded).
+template <class Backend> class Resident {
+ public:
+  using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
+  Resident(Backend& be, const Mat<T>& h) {
+    if constexpr (host_resident_v<Backend>) host_ = &h;
+    else if (h.size()) own_ = be.upload(h);
+  }
+  const M& get() const {
+    if constexpr (host_resident_v<Backend>) return *host_;
+    else return own_;
+  }
+
+ private:
+  const Mat<T>* host_ = nullptr;
+  M own_;
+};
+
+// op(A) op(B) of host matrices by the backend's gemm, brought back to the host (setup only).
+template <class Backend>
+Mat<typename Backend::Scalar> host_product(Backend& be, bool trans_a, const Mat<typename Backend::Scalar>& A,
+                                           bool trans_b, const Mat<typename Backend::Scalar>& B) {
+  using T = typename Backend::Scalar;
+  const Resident<Backend> a(be, A), b(be, B);
+  matrix_t<Backend> C;
+  be.gemm(trans_a, trans_b, T(1), a.get(), b.get(), T(0), C);
+  return lowrank::detail::to_host(be, std::move(C));
+}
+
 template <class Backend>
 Setup<typename Backend::Scalar> make_setup(Backend& be, const Config& cfg, const ProblemData& p) {
   using T = typename Backend::Scalar;
   Setup<T> s;
   s.depth = cfg.depth, s.width = cfg.width, s.rank = cfg.rank;
   const Mat<T> us = p.target_u.cast<T>() * p.target_s.cast<T>().asDiagonal();
-  be.gemm(false, true, T(1), us, Mat<T>(p.target_v.cast<T>()), T(0), s.target);
+  s.target = host_product(be, false, us, true, Mat<T>(p.target_v.cast<T>()));
   s.full = p.mask.size() == 0;
   if (!s.full) {
     s.mask = p.mask.cast<T>();
@@ -80,9 +116,8 @@ Setup<typename Backend::Scalar> make_setup(Backend& be, const Config& cfg, const
     s.regression = true;
     s.X = p.lora_x.cast<T>();
     const Mat<T> W0 = p.lora_w0.cast<T>();
-    Mat<T> W0X, Y;
-    be.gemm(false, false, T(1), W0, s.X, T(0), W0X);
-    be.gemm(false, false, T(1), Mat<T>(W0 + s.target), s.X, T(0), Y);  // the data: Y = (W0 + Phi) X
+    const Mat<T> W0X = host_product(be, false, W0, false, s.X);
+    const Mat<T> Y = host_product(be, false, Mat<T>(W0 + s.target), false, s.X);  // the data: Y = (W0 + Phi) X
     s.A = W0X - Y;
   }
   return s;
@@ -93,72 +128,61 @@ template <class T> struct Eval {
   T recovery;  // relative error on the unobserved entries (all entries under full observation)
 };
 
-// E <- c Omega .* (P - Phi); returns the loss and the recovery error of P. One pass over the
-// d^2 entries (read P, Phi, Omega; write E): at d = 1000 this pass, not the O(d^2 r) products,
-// is most of a compressed step.
-template <class T> Eval<T> residual(const Setup<T>& s, const Mat<T>& P, Mat<T>& E) {
-  E.resize(P.rows(), P.cols());
-  const Index n = P.size();
-  const T* p = P.data();
-  const T* phi = s.target.data();
-  T* e = E.data();
-  T seen(0), unseen(0);
-  if (s.full) {
-    for (Index k = 0; k < n; ++k) {
-      const T x = p[k] - phi[k];
-      seen += x * x;
-      e[k] = s.c * x;
-    }
-    unseen = seen;
-  } else {
-    const T* m = s.mask.data();
-    for (Index k = 0; k < n; ++k) {
-      const T x = p[k] - phi[k], mx = m[k] * x;  // m is exactly 0 or 1
-      seen += mx * x;
-      unseen += (x - mx) * x;
-      e[k] = s.c * mx;
-    }
-  }
-  using std::sqrt;
-  return {s.c / T(2) * seen, T(sqrt(unseen)) / s.recovery_norm};
-}
+// The problem's matrices where the backend computes (a trainer's own; on a host backend they are
+// Setup's, not copied).
+template <class Backend> struct Operands {
+  using T = typename Backend::Scalar;
+  Operands(Backend& be, const Setup<T>& s) : target(be, s.target), mask(be, s.mask), X(be, s.X), A(be, s.A) {}
+  Resident<Backend> target, mask, X, A;
+};
 
-// Deep LoRA: R = P X + A, loss c/2 ||R||^2, E = c R X^T (the gradient with respect to P);
-// recovery: ||P - Phi||_F / ||Phi||_F. Other problems: residual() above.
+// E <- the gradient of the loss with respect to the product P; returns the loss and the recovery
+// error of P. Completion / sensing: E = c Omega .* (P - Phi), one pass over the d^2 entries by
+// masked_residual. Deep LoRA: R = P X + A, loss c/2 ||R||^2, E = c R X^T; recovery ||P - Phi||_F
+// / ||Phi||_F.
 template <class Backend>
 Eval<typename Backend::Scalar> residual(Backend& be, const Setup<typename Backend::Scalar>& s,
-                                        const Mat<typename Backend::Scalar>& P, Mat<typename Backend::Scalar>& E) {
+                                        const Operands<Backend>& o, const matrix_t<Backend>& P,
+                                        matrix_t<Backend>& E) {
   using T = typename Backend::Scalar;
-  if (!s.regression) return residual(s, P, E);
-  Mat<T> R;
-  be.gemm(false, false, T(1), P, s.X, T(0), R);
-  R += s.A;
-  be.gemm(false, true, s.c, R, s.X, T(0), E);
-  return {s.c / T(2) * R.squaredNorm(), T((P - s.target).norm()) / s.recovery_norm};
+  using std::sqrt;
+  if (!s.regression) {
+    const ResidualSums<T> r = be.masked_residual(P, o.target.get(), o.mask.get(), s.c, E);
+    return {s.c / T(2) * r.seen, T(sqrt(r.unseen)) / s.recovery_norm};
+  }
+  matrix_t<Backend> R, D = be.copy(P);
+  be.gemm(false, false, T(1), P, o.X.get(), T(0), R);
+  be.axpby(T(1), o.A.get(), T(1), R);  // R += A
+  be.gemm(false, true, s.c, R, o.X.get(), T(0), E);
+  be.axpby(T(-1), o.target.get(), T(1), D);  // D = P - Phi
+  return {s.c / T(2) * be.squared_norm(R), T(sqrt(be.squared_norm(D))) / s.recovery_norm};
 }
 
 // The full-width network W_L ... W_1 (W[0] is W_1).
 template <class Backend> class FullTrainer {
  public:
   using T = typename Backend::Scalar;
-  FullTrainer(Backend& be, const Setup<T>& s) : W(s.W0), be_(be), s_(s) {}
-  std::vector<Mat<T>> W;
+  using M = matrix_t<Backend>;
+  FullTrainer(Backend& be, const Setup<T>& s) : be_(be), s_(s), ops_(be, s) {
+    for (const Mat<T>& w : s.W0) W.push_back(be.upload(w));
+  }
+  std::vector<M> W;
 
   // Forward pass at the current iterate: prefix products, residual, loss, recovery error.
   Eval<T> evaluate() {
     const Index L = Index(W.size());
     A_.resize(L);
     for (Index l = 1; l < L; ++l) be_.gemm(false, false, T(1), W[l], prefix(l - 1), T(0), A_[l]);
-    return residual(be_, s_, product(), E_);
+    return residual(be_, s_, ops_, product(), E_);
   }
-  const Mat<T>& product() const { return W.size() == 1 ? W[0] : A_.back(); }
+  const M& product() const { return W.size() == 1 ? W[0] : A_.back(); }
 
   // grad_{W_1} at the evaluated iterate: W_2^T ... W_L^T E.
-  Mat<T> first_gradient() {
-    Mat<T> delta = E_, next;
+  M first_gradient() {
+    M delta = be_.copy(E_), next;
     for (Index l = Index(W.size()) - 1; l > 0; --l) {
       be_.gemm(true, false, T(1), W[l], delta, T(0), next);
-      delta.swap(next);
+      std::swap(delta, next);
     }
     return delta;
   }
@@ -166,26 +190,28 @@ template <class Backend> class FullTrainer {
   // One step from the evaluated iterate, every layer from the same iterate:
   // grad_l = Delta_l A_{l-1}^T with Delta_L = E, Delta_{l-1} = W_l^T Delta_l, A_{l-1} = W_{l-1} ... W_1.
   void update() {
+    // W_l <- decay W_l - eta grad_l, element by element fl(fl(-eta g) + fl(decay w)).
     const T decay = T(1) - s_.eta * s_.lambda;
-    Mat<T> delta = std::move(E_), next, grad;
+    M delta = std::move(E_), next, grad;
     for (Index l = Index(W.size()) - 1; l >= 0; --l) {
       if (l > 0) {
         be_.gemm(false, true, T(1), delta, prefix(l - 1), T(0), grad);
         be_.gemm(true, false, T(1), W[l], delta, T(0), next);  // old W_l
-        W[l] = decay * W[l] - s_.eta * grad;
-        delta.swap(next);
+        be_.axpby(-s_.eta, grad, decay, W[l]);
+        std::swap(delta, next);
       } else {
-        W[0] = decay * W[0] - s_.eta * delta;
+        be_.axpby(-s_.eta, delta, decay, W[0]);
       }
     }
   }
 
  private:
-  const Mat<T>& prefix(Index l) const { return l == 0 ? W[0] : A_[l]; }
+  const M& prefix(Index l) const { return l == 0 ? W[0] : A_[l]; }
   Backend& be_;
   const Setup<T>& s_;
-  std::vector<Mat<T>> A_;  // A_[l] = W_l ... W_0 for l >= 1
-  Mat<T> E_;
+  Operands<Backend> ops_;
+  std::vector<M> A_;  // A_[l] = W_l ... W_0 for l >= 1
+  M E_;
 };
 
 // The compressed network U M_L ... M_1 V^T: U, V d x 2r (step gamma eta), M_l 2r x 2r (step eta,
@@ -193,9 +219,10 @@ template <class Backend> class FullTrainer {
 template <class Backend> class CompressedTrainer {
  public:
   using T = typename Backend::Scalar;
-  CompressedTrainer(Backend& be, const Setup<T>& s) : be_(be), s_(s) {}
-  Mat<T> U, V;
-  std::vector<Mat<T>> M;
+  using Matrix = matrix_t<Backend>;
+  CompressedTrainer(Backend& be, const Setup<T>& s) : be_(be), s_(s), ops_(be, s) {}
+  Matrix U, V;
+  std::vector<Matrix> M;
 
   Eval<T> evaluate() {
     const Index L = Index(M.size());
@@ -203,14 +230,14 @@ template <class Backend> class CompressedTrainer {
     for (Index l = 1; l < L; ++l) be_.gemm(false, false, T(1), M[l], prefix(l - 1), T(0), K_[l]);
     be_.gemm(false, false, T(1), U, prefix(L - 1), T(0), UK_);
     be_.gemm(false, true, T(1), UK_, V, T(0), P_);
-    return residual(be_, s_, P_, E_);
+    return residual(be_, s_, ops_, P_, E_);
   }
-  const Mat<T>& product() const { return P_; }
+  const Matrix& product() const { return P_; }
 
   void update() {
     const Index L = Index(M.size());
     const T decay = T(1) - s_.eta * s_.lambda, outer = s_.gamma * s_.eta;
-    Mat<T> EV, delta, next, grad, gU, gV;
+    Matrix EV, delta, next, grad, gU, gV;
     be_.gemm(false, false, T(1), E_, V, T(0), EV);      // E V, d x 2r
     be_.gemm(true, false, T(1), U, EV, T(0), delta);    // U^T E V, 2r x 2r
     if (outer != T(0)) {
@@ -221,44 +248,50 @@ template <class Backend> class CompressedTrainer {
       if (l > 0) {
         be_.gemm(false, true, T(1), delta, prefix(l - 1), T(0), grad);
         be_.gemm(true, false, T(1), M[l], delta, T(0), next);
-        M[l] = decay * M[l] - s_.eta * grad;
-        delta.swap(next);
+        be_.axpby(-s_.eta, grad, decay, M[l]);
+        std::swap(delta, next);
       } else {
-        M[0] = decay * M[0] - s_.eta * delta;
+        be_.axpby(-s_.eta, delta, decay, M[0]);
       }
     }
     if (outer != T(0)) {
-      U -= outer * gU;
-      V -= outer * gV;
+      be_.axpby(-outer, gU, T(1), U);
+      be_.axpby(-outer, gV, T(1), V);
     }
   }
 
  private:
-  const Mat<T>& prefix(Index l) const { return l == 0 ? M[0] : K_[l]; }
+  const Matrix& prefix(Index l) const { return l == 0 ? M[0] : K_[l]; }
   Backend& be_;
   const Setup<T>& s_;
-  std::vector<Mat<T>> K_;
-  Mat<T> UK_, P_, E_;
+  Operands<Backend> ops_;
+  std::vector<Matrix> K_;
+  Matrix UK_, P_, E_;
 };
 
 // MATH.md section 2: G = grad_{W_1} at the start, G = U_G S V_G^T;
 // V = orth([V_G[:, :r], W_1(0)^T U_G[:, :r] / eps]), U = W_{L:1}(0) V / eps^L, M_l = eps I_2r.
+// G, its SVD and the products on the backend; the d x 2r block B is orthonormalized on the host
+// (once: down 2 d r numbers, up d 2r).
 template <class Backend>
 CompressedTrainer<Backend> compress(Backend& be, const Setup<typename Backend::Scalar>& s) {
   using T = typename Backend::Scalar;
+  using M = matrix_t<Backend>;
   const Index d = s.width, r = s.rank, L = s.depth;
   FullTrainer<Backend> full(be, s);
   full.evaluate();
-  const ThinSvd<T> g = be.svd(full.first_gradient());
-  Mat<T> B(d, 2 * r), WtU;
-  B.leftCols(r) = g.V.leftCols(r);
-  be.gemm(true, false, T(1) / s.eps, s.W0[0], Mat<T>(g.U.leftCols(r)), T(0), WtU);
-  B.rightCols(r) = WtU;
+  const ThinSvd<T, M> g = be.svd(full.first_gradient());
+  M WtU;
+  be.gemm(true, false, T(1) / s.eps, full.W[0], be.left_cols(g.U, r), T(0), WtU);  // W_1(0) = W0[0]
+  Mat<T> B(d, 2 * r);
+  B.leftCols(r) = lowrank::detail::to_host(be, be.left_cols(g.V, r));
+  B.rightCols(r) = lowrank::detail::to_host(be, std::move(WtU));
   CompressedTrainer<Backend> c(be, s);
-  c.V = orthonormal<T>(B, "compression [V_G, W_1(0)^T U_G / eps]");
+  c.V = be.upload(orthonormal<T>(B, "compression [V_G, W_1(0)^T U_G / eps]"));
   using std::pow;
   be.gemm(false, false, T(1) / T(pow(s.eps, T(double(L)))), full.product(), c.V, T(0), c.U);
-  c.M.assign(L, Mat<T>(s.eps * Mat<T>::Identity(2 * r, 2 * r)));
+  const Mat<T> start = s.eps * Mat<T>::Identity(2 * r, 2 * r);
+  for (Index l = 0; l < L; ++l) c.M.push_back(be.upload(start));
   return c;
 }
 
@@ -278,7 +311,7 @@ struct Spectrum {
 // Over all layers, the (d - 2r)-th smallest |sigma_i(W_l) - rho| / eps. Computed in T (the
 // deviations are far below double's resolution of sigma in the reference).
 template <class Backend>
-double invariant_deviation(Backend& be, const std::vector<Mat<typename Backend::Scalar>>& W,
+double invariant_deviation(Backend& be, const std::vector<matrix_t<Backend>>& W,
                            const Setup<typename Backend::Scalar>& s, const typename Backend::Scalar& rho,
                            Spectrum* keep = nullptr, long step = 0) {
   using T = typename Backend::Scalar;
@@ -286,7 +319,7 @@ double invariant_deviation(Backend& be, const std::vector<Mat<typename Backend::
   double worst = 0;
   const Index k = s.width - 2 * s.rank;
   if (keep) keep->step = step, keep->rho = ScalarTraits<T>::to_double(rho), keep->layers.clear();
-  for (const Mat<T>& w : W) {
+  for (const matrix_t<Backend>& w : W) {
     const Vec<T> sv = lowrank::detail::singular_values(be, w);
     std::vector<double> dev(sv.size());
     for (Index i = 0; i < sv.size(); ++i) dev[i] = ScalarTraits<T>::to_double(T(abs(sv(i) - rho) / s.eps));
@@ -325,7 +358,8 @@ template <class T> struct RunResult {
   Timings timings;
 };
 
-// What an observer sees at every recorded step: the product, and the layers of a full run.
+// What an observer sees at every recorded step: the product, and the layers of a full run (on the
+// host; a device backend downloads them for the observer, at recorded steps only).
 template <class T> struct Snapshot {
   long step;
   const Mat<T>& product;
@@ -339,9 +373,23 @@ inline double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+template <class Backend, class T>
+void observe(Backend& be, const Observer<T>& obs, long t, const matrix_t<Backend>& product,
+             const std::vector<matrix_t<Backend>>* layers, const T& rho) {
+  if constexpr (host_resident_v<Backend>) {
+    obs(Snapshot<T>{t, product, layers, rho});
+  } else {
+    const Mat<T> p = be.download(product);
+    std::vector<Mat<T>> host_layers;
+    if (layers)
+      for (const auto& w : *layers) host_layers.push_back(be.download(w));
+    obs(Snapshot<T>{t, p, layers ? &host_layers : nullptr, rho});
+  }
+}
+
 template <class Backend, class Net>
 void loop(Backend& be, Net& net, const Config& cfg, RunResult<typename Backend::Scalar>& res,
-          const std::vector<Mat<typename Backend::Scalar>>* layers, const Observer<typename Backend::Scalar>& obs) {
+          const std::vector<matrix_t<Backend>>* layers, const Observer<typename Backend::Scalar>& obs) {
   using T = typename Backend::Scalar;
   using Tr = ScalarTraits<T>;
   const auto t0 = std::chrono::steady_clock::now();
@@ -364,7 +412,7 @@ void loop(Backend& be, Net& net, const Config& cfg, RunResult<typename Backend::
         res.spectra.push_back(std::move(sp));
         res.timings.record_seconds += since(tr);
       }
-      if (obs) obs(Snapshot<T>{t, net.product(), layers, rho});
+      if (obs) observe(be, obs, t, net.product(), layers, rho);
       cp.seconds = since(t0);
       res.curve.push_back(cp);
     }
@@ -376,7 +424,7 @@ void loop(Backend& be, Net& net, const Config& cfg, RunResult<typename Backend::
     net.update();
     rho = rho_next(res.setup, rho);
   }
-  res.product = net.product();
+  res.product = lowrank::detail::to_host(be, be.copy(net.product()));
   res.timings.train_seconds = since(t0);
 }
 }  // namespace detail_train

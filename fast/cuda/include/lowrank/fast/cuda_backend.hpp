@@ -183,9 +183,14 @@ template <class T> class CudaBackend {
   T squared_norm(const DeviceMatrix<T>& M);                       // cublas?nrm2, squared
   T dot(const DeviceMatrix<T>& A, const DeviceMatrix<T>& B);      // cublas?dot over the elements
   bool all_finite(const DeviceMatrix<T>& M);                      // a counting kernel
+  // The trainer's element-wise step pieces (check_train_backend).
+  void axpby(T alpha, const DeviceMatrix<T>& X, T beta, DeviceMatrix<T>& Y);  // cublas?geam, in place
+  // One kernel: E and the two sums in double, per-block partials added on the host in order.
+  ResidualSums<T> masked_residual(const DeviceMatrix<T>& P, const DeviceMatrix<T>& Phi, const DeviceMatrix<T>& mask,
+                                  T c, DeviceMatrix<T>& E);
 
   // --- the same operations on host matrices (upload, device operation, download): the
-  // deep-factorization trainer (check_train_backend), the benchmarks and the tests ---
+  // benchmarks and the tests ---
   Mat<T> stack_r(const Mat<T>& R, const Mat<T>& rows);
   ThinSvd<T> svd(const Mat<T>& M);
   SymEig<T> eigh(const Mat<T>& G);
