@@ -60,7 +60,7 @@ CheckResult check_streaming(const ProveOptions& opt) {
              sci(dW / one.Wp.norm().toDouble()), sci(ratio_W), ok ? "yes" : "NO"});
 #ifdef LOWRANK_PROOFS_HAVE_CPU
       {
-        // The float64 backend's streaming TSQR (?geqrf, then ?tpqrt per block) against the exact
+        // The float64 backend's streaming TSQR (?tpqrt's algorithm per block, recursive panels) against the exact
         // R and W' (the 256-bit one-shot results): forward errors within u_64 d kappa (same
         // error model, u = 2^-53).
         const double u64 = 0x1p-53;

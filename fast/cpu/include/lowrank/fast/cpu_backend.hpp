@@ -4,7 +4,7 @@
 // driver `lowrank::solve` runs every method (coala, limit, svd-llm, svd-llm-v2, pinv, damped)
 // over it; nothing here knows about methods.
 //
-//   accumulate_r     streaming TSQR: R_1 = qr_R(X_1^T) by ?geqrf, then R_i = qr_R([R_{i-1}; X_i^T])
+//   accumulate_r     streaming TSQR: R_i = qr_R([R_{i-1}; X_i^T]) from R_0 = 0, every block
 //                    by ?tpqrt's algorithm (triangle on top of a dense block, l = 0) with its panels
 //                    factored recursively in level-3 BLAS (TpqrtKernel), R kept n x n in place;
 //                    memory O(n^2 + block * n) whatever N is. With CpuOptions::in_memory_qr the
