@@ -923,8 +923,7 @@ template <class T> bool CudaBackend<T>::all_finite(const DeviceMatrix<T>& M) {
   return impl_->all_finite(M.data(), M.size());
 }
 template <class T> void CudaBackend<T>::axpby(T alpha, const DeviceMatrix<T>& X, T beta, DeviceMatrix<T>& Y) {
-  if (X.rows() != Y.rows() || X.cols() != Y.cols())
-    throw Error("axpby: " + shape_str(X.rows(), X.cols()) + " into " + shape_str(Y.rows(), Y.cols()));
+  check_axpby_shapes(X, Y);
   if (Y.size() == 0) return;
   // C = alpha X + beta Y with C = Y: cuBLAS's documented in-place form (C = B, ldc = ldb, op N).
   LR_CHECK(geam_nn(impl_->blas, Y.rows(), Y.cols(), alpha, X.data(), X.rows(), beta, Y.data(), Y.rows(), Y.data(),
@@ -933,11 +932,8 @@ template <class T> void CudaBackend<T>::axpby(T alpha, const DeviceMatrix<T>& X,
 template <class T>
 ResidualSums<T> CudaBackend<T>::masked_residual(const DeviceMatrix<T>& P, const DeviceMatrix<T>& Phi,
                                                 const DeviceMatrix<T>& mask, T c, DeviceMatrix<T>& E) {
+  check_masked_residual_shapes(P, Phi, mask);
   const bool full = mask.size() == 0;
-  if (P.rows() != Phi.rows() || P.cols() != Phi.cols() ||
-      (!full && (mask.rows() != P.rows() || mask.cols() != P.cols())))
-    throw Error("masked_residual: P " + shape_str(P.rows(), P.cols()) + ", Phi " + shape_str(Phi.rows(), Phi.cols()) +
-                ", mask " + shape_str(mask.rows(), mask.cols()));
   if (E.rows() != P.rows() || E.cols() != P.cols()) E = DeviceMatrix<T>::allocate(P.rows(), P.cols());
   if (P.size() == 0) return {T(0), T(0)};
   const unsigned blocks = cuda_kernels::residual_blocks(P.size());
@@ -951,6 +947,9 @@ ResidualSums<T> CudaBackend<T>::masked_residual(const DeviceMatrix<T>& P, const 
   impl_->sync();
   double seen = 0, unseen = 0;
   for (unsigned b = 0; b < blocks; ++b) seen += h[2 * b], unseen += h[2 * b + 1];
+  // Under full observation every entry is "seen"; the contract (and the host) return the same sum
+  // for the unseen ones (the kernel, with mask = 1, summed (x - x) x = 0 there).
+  if (full) unseen = seen;
   return {T(seen), T(unseen)};
 }
 

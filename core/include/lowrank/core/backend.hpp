@@ -65,6 +65,7 @@
 #include <utility>
 #include <vector>
 
+#include "lowrank/core/error.hpp"
 #include "lowrank/core/matrix.hpp"
 #include "lowrank/core/row_source.hpp"
 
@@ -91,6 +92,19 @@ template <class T, class M = Mat<T>> struct SymEig {
 template <class T> struct ResidualSums {
   T seen, unseen;
 };
+
+// The shape checks of axpby and masked_residual, one for every backend's matrix type.
+template <class M> void check_axpby_shapes(const M& X, const M& Y) {
+  if (X.rows() != Y.rows() || X.cols() != Y.cols())
+    throw Error("axpby: " + shape_str(X.rows(), X.cols()) + " into " + shape_str(Y.rows(), Y.cols()));
+}
+template <class M> void check_masked_residual_shapes(const M& P, const M& Phi, const M& mask) {
+  const bool full = mask.size() == 0;
+  if (P.rows() != Phi.rows() || P.cols() != Phi.cols() ||
+      (!full && (mask.rows() != P.rows() || mask.cols() != P.cols())))
+    throw Error("masked_residual: P " + shape_str(P.rows(), P.cols()) + ", Phi " + shape_str(Phi.rows(), Phi.cols()) +
+                ", mask " + shape_str(mask.rows(), mask.cols()));
+}
 
 namespace backend_ops {
 

@@ -63,19 +63,15 @@ template <class T> class HostMatrixOps {
   bool all_finite(const Mat<T>& M) const { return M.allFinite(); }
   // The trainer's pieces (backend.hpp). Y = alpha X + beta Y, each element fl(fl(alpha x) + fl(beta y)).
   void axpby(const T& alpha, const Mat<T>& X, const T& beta, Mat<T>& Y) const {
-    if (X.rows() != Y.rows() || X.cols() != Y.cols())
-      throw Error("axpby: " + shape_str(X.rows(), X.cols()) + " into " + shape_str(Y.rows(), Y.cols()));
+    check_axpby_shapes(X, Y);
     Y = alpha * X + beta * Y;
   }
   // E = c mask .* (P - Phi) and the two sums of squares, in one pass over the d^2 entries (at
   // d = 1000 this pass, not the O(d^2 r) products, is most of a compressed step).
   ResidualSums<T> masked_residual(const Mat<T>& P, const Mat<T>& Phi, const Mat<T>& mask, const T& c,
                                   Mat<T>& E) const {
+    check_masked_residual_shapes(P, Phi, mask);
     const bool full = mask.size() == 0;
-    if (P.rows() != Phi.rows() || P.cols() != Phi.cols() ||
-        (!full && (mask.rows() != P.rows() || mask.cols() != P.cols())))
-      throw Error("masked_residual: P " + shape_str(P.rows(), P.cols()) + ", Phi " + shape_str(Phi.rows(), Phi.cols()) +
-                  ", mask " + shape_str(mask.rows(), mask.cols()));
     E.resize(P.rows(), P.cols());
     const Index n = P.size();
     const T* p = P.data();
