@@ -3,7 +3,8 @@
 // median seconds, GFLOP/s (MAGMA testing/flops.h counts), fraction of this machine's dgemm peak
 // measured in the same run, and accuracy columns.
 //
-//   qr/*    streaming TSQR (geqrf + tpqrt, block 4096)  vs  in-memory geqrf of X^T  vs  syrk + potrf
+//   qr/*    streaming TSQR (recursive-panel tpqrt on every block, block 4096; LAPACK geqrf + ?tpqrt beside
+//           it)  vs  in-memory geqrf of X^T  vs  syrk + potrf
 //           flops: geqrf 2Nn^2 - 2n^3/3 for both QRs; syrk Nn(n+1) + potrf n^3/3.
 //           accuracy: ||R^T R - X X^T||_F / (||X||_2 ||X||_F) (X X^T by dsyrk in double; for
 //           syrk+potrf, L L^T in place of R^T R).
