@@ -425,31 +425,26 @@ TEST(DeviceResident, TrainingStepsMoveNoMatrixAndMatchTheHostBitForBit) {
   }
 }
 
-}  // namespace
-
-namespace lowrank {
-namespace {
 // The trainer's element-wise pieces refuse mismatched shapes with a message naming them (the one
 // check in backend.hpp, shared with the CUDA backend), before writing anything.
 TEST(TrainerPieces, MismatchedShapesAreRefusedByName) {
-  HostMatrixOps<double> host;
+  lowrank::HostMatrixOps<double> host;
   const Mat<double> X = Mat<double>::Ones(3, 4);
   Mat<double> Y = Mat<double>::Zero(3, 5), E;
   try {
     host.axpby(1.0, X, 1.0, Y);
     ADD_FAILURE() << "axpby accepted 3 x 4 into 3 x 5";
-  } catch (const Error& e) {
+  } catch (const lowrank::Error& e) {
     EXPECT_NE(std::string(e.what()).find("axpby: 3 x 4 into 3 x 5"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(Y.isZero(0));
   try {
     host.masked_residual(X, X, Mat<double>::Ones(3, 3), 1.0, E);
     ADD_FAILURE() << "masked_residual accepted a 3 x 3 mask for 3 x 4";
-  } catch (const Error& e) {
+  } catch (const lowrank::Error& e) {
     EXPECT_NE(std::string(e.what()).find("mask 3 x 3"), std::string::npos) << e.what();
   }
   EXPECT_EQ(E.size(), 0);
-  EXPECT_THROW(host.masked_residual(X, Mat<double>::Ones(4, 3), Mat<double>(), 1.0, E), Error);
+  EXPECT_THROW(host.masked_residual(X, Mat<double>::Ones(4, 3), Mat<double>(), 1.0, E), lowrank::Error);
 }
 }  // namespace
-}  // namespace lowrank

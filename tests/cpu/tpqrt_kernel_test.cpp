@@ -6,9 +6,10 @@
 // at most n reflectors, each an inner product and an update of length <= block + 1; with the norm
 // computations that is a backward error X^T + dX = Q R, ||dX||_F <~ (n + block) u ||X||_F, so
 // ||R^T R - X X^T||_F <= 2 ||X||_2 ||dX||_F ~ 2 (n + block) u ||X||_2 ||X||_F: the ratio below
-// must be <= 1 (measured: <= ~0.5 at n = 1 in float32, <= ~0.05 from n = 17; a wrong reflector or T factor gives ~1/u). Two backward-stable
-// R's of the same X, each row's sign fixed by a nonnegative diagonal, differ by at most ~ kappa(X) times that backward error: ||R1 - R2||_F <= 4 (n + block) u kappa
-// ||X||_F.
+// must be <= 1 (measured: <= ~0.5 at n = 1 in float32, <= ~0.05 from n = 17; a wrong reflector or
+// T factor gives ~1/u). Two backward-stable R's of the same X, each row's sign fixed by a
+// nonnegative diagonal, differ by at most ~ kappa(X) times that backward error:
+// ||R1 - R2||_F <= 4 (n + block) u kappa ||X||_F.
 #include <gtest/gtest.h>
 
 #include <Eigen/SVD>

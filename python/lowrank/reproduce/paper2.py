@@ -164,8 +164,10 @@ def deep_lora(X_cal: np.ndarray, X_test: np.ndarray, layer: str, samples: int, r
     # span(X_cal), so W_1's component off that span keeps its random start, and the product carries it to
     # other tokens, where it can help as well as hurt.
     ends = [(held[(dp, r)] - floor, dp, r) for dp in (2, 3) for r in ranks if held[(dp, r)] == held[(dp, r)]]
-    closest = min(ends) if ends else (math.nan, 0, 0)
-    if closest[0] >= 0:
+    closest = min(ends) if ends else None
+    if closest is None:
+        vs_floor = "so neither run ended (every one diverged)"
+    elif closest[0] >= 0:
         vs_floor = (f"so both stay above the floor at this step budget (closest: depth {closest[1]}, rank {closest[2]}, "
                     f"{fmt(closest[0], 1)} above it)")
     else:
